@@ -1,0 +1,122 @@
+"""Reads as the pipeline sees them: batches of parallel numpy arrays.
+
+Device sessions hand over one read at a time (``ReadCollector.add``); the pipeline drains the
+collector into a ``ReadBatch`` and feeds whole batches to the stages, because a numba kernel pays
+a few microseconds per call and almost nothing per read. Raw identifiers (EPCs, card numbers) are
+interned to small integers once, here, so that no stage ever touches a string on the hot path.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+NO_RSSI: Final = float("nan")
+
+
+class SubjectKind(enum.IntEnum):
+    CUSTOMER = 0
+    ITEM = 1
+
+
+@dataclass(slots=True)
+class Subjects:
+    """Interns raw ids (uppercase hex) to dense integer ids, remembering each one's kind."""
+
+    _index: dict[str, int] = field(default_factory=dict)
+    raw_ids: list[str] = field(default_factory=list)
+    kinds: list[SubjectKind] = field(default_factory=list)
+
+    def intern(self, raw_id: str, kind: SubjectKind) -> int:
+        idx = self._index.get(raw_id)
+        if idx is None:
+            idx = len(self.raw_ids)
+            self._index[raw_id] = idx
+            self.raw_ids.append(raw_id)
+            self.kinds.append(kind)
+        return idx
+
+    def __len__(self) -> int:
+        return len(self.raw_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """One batch of reads, oldest first. All arrays have the same length."""
+
+    t: NDArray[np.float64]  # seconds on the daemon's monotonic clock, when the read arrived
+    subject: NDArray[np.int32]  # index into Subjects
+    zone: NDArray[np.int32]  # index into the zone table
+    rssi: NDArray[np.float32]  # dBm; NaN where the device reports none
+    device: NDArray[np.int32]  # index of the reader in the config
+    antenna: NDArray[np.int16]  # antenna port on that reader; 0 for single-antenna readers
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    @classmethod
+    def empty(cls) -> ReadBatch:
+        return cls(
+            t=np.empty(0, np.float64),
+            subject=np.empty(0, np.int32),
+            zone=np.empty(0, np.int32),
+            rssi=np.empty(0, np.float32),
+            device=np.empty(0, np.int32),
+            antenna=np.empty(0, np.int16),
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        t: list[float],
+        subject: list[int],
+        zone: list[int],
+        rssi: list[float],
+        device: list[int],
+        antenna: list[int],
+    ) -> ReadBatch:
+        return cls(
+            t=np.asarray(t, np.float64),
+            subject=np.asarray(subject, np.int32),
+            zone=np.asarray(zone, np.int32),
+            rssi=np.asarray(rssi, np.float32),
+            device=np.asarray(device, np.int32),
+            antenna=np.asarray(antenna, np.int16),
+        )
+
+
+@dataclass(slots=True)
+class ReadCollector:
+    """Accumulates reads between pipeline runs. Single-threaded: the event loop owns it."""
+
+    _t: list[float] = field(default_factory=list)
+    _subject: list[int] = field(default_factory=list)
+    _zone: list[int] = field(default_factory=list)
+    _rssi: list[float] = field(default_factory=list)
+    _device: list[int] = field(default_factory=list)
+    _antenna: list[int] = field(default_factory=list)
+
+    def add(
+        self, t: float, subject: int, zone: int, rssi: float, device: int, antenna: int
+    ) -> None:
+        self._t.append(t)
+        self._subject.append(subject)
+        self._zone.append(zone)
+        self._rssi.append(rssi)
+        self._device.append(device)
+        self._antenna.append(antenna)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def drain(self) -> ReadBatch:
+        batch = ReadBatch.from_columns(
+            self._t, self._subject, self._zone, self._rssi, self._device, self._antenna
+        )
+        self._t, self._subject, self._zone = [], [], []
+        self._rssi, self._device, self._antenna = [], [], []
+        return batch
