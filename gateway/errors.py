@@ -1,0 +1,38 @@
+"""The one error hierarchy of the gateway layer. Foreign exceptions are wrapped once, at the
+boundary where they enter (TOML and pydantic in config, sqlite3 in the outbox, aiomqtt in the
+uplink)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a config file, located as precisely as the file allows."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path}: {self.message}"
+
+
+class ConfigError(GatewayError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class OutboxError(GatewayError):
+    """The outbox database cannot be opened, migrated or written."""
+
+
+class UplinkError(GatewayError):
+    """The MQTT uplink failed in a way a reconnect will not fix (bad TLS files, bad credentials)."""
