@@ -1,0 +1,173 @@
+"""Ground truth: who is in which zone, and when.
+
+A scenario is what "really happened" in the simulated shop; device simulators derive their
+traffic from it and the demo scores the daemon's events against it. Times are seconds from the
+scenario's start. A subject is in at most one zone at a time, so a visit list per subject is a
+timeline of disjoint intervals.
+
+``Scenario.generate`` draws a plausible shop from a seed:
+
+* customers arrive at random through the first zone (the entrance), wander from zone to zone
+  (never the same zone twice in a row) with dwell times of a few to tens of seconds and gaps
+  between visits, then leave;
+* items sit on a shelf zone from the start; now and then one is picked up (its visit ends) and
+  sometimes put back later (a new visit in the same zone begins).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Final, Literal
+
+from firmware_sim.epc import DEFAULT_CUSTOMER_PREFIX, FILTER_POS_TRADE_ITEM, Sgtin, customer_epc
+
+SubjectKind = Literal["customer", "item"]
+JSON_VERSION: Final = 1
+# Example company prefix from the GS1 Tag Data Standard; 7 digits, so partition 5.
+DEMO_COMPANY_PREFIX: Final = "0614141"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    raw_id: str  # uppercase hex EPC, as the contract publishes it
+    kind: SubjectKind
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    subject: str  # Subject.raw_id
+    zone: str
+    start: float
+    end: float
+
+    def covers(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """The knobs of ``Scenario.generate``; all ranges are uniform (low, high) in seconds."""
+
+    dwell_s: tuple[float, float] = (3.0, 40.0)
+    gap_s: tuple[float, float] = (2.0, 15.0)
+    visits_per_customer: tuple[int, int] = (1, 5)
+    pickups_per_item_per_min: float = 0.2
+    putback_probability: float = 0.5
+    away_s: tuple[float, float] = (3.0, 30.0)  # how long a picked-up item is off the shelf
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    zones: tuple[str, ...]
+    subjects: tuple[Subject, ...]
+    visits: tuple[Visit, ...]  # sorted by start
+    duration: float
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        seed: int,
+        duration: float,
+        zones: Sequence[str],
+        customers: int,
+        items: int,
+        shelves: Sequence[str] | None = None,
+        customer_prefix: str = DEFAULT_CUSTOMER_PREFIX,
+        behaviour: Behaviour = Behaviour(),
+    ) -> Scenario:
+        """``shelves`` (default: every zone but the first, the entrance) hold the items."""
+        rng = random.Random(seed)
+        duration = float(duration)
+        shelf_zones = tuple(shelves) if shelves else (tuple(zones[1:]) or tuple(zones))
+        subjects: list[Subject] = []
+        visits: list[Visit] = []
+        for n in range(customers):
+            # The low bits carry n, so card numbers never collide.
+            raw_id = customer_epc(customer_prefix, rng.getrandbits(40) << 24 | n)
+            subjects.append(Subject(raw_id, "customer"))
+            visits += _wander(rng, raw_id, zones, duration, behaviour)
+        for n in range(items):
+            raw_id = _item_epc(rng, n)
+            subjects.append(Subject(raw_id, "item"))
+            visits += _shelf_life(
+                rng, raw_id, shelf_zones[n % len(shelf_zones)], duration, behaviour
+            )
+        visits.sort(key=lambda v: (v.start, v.subject))
+        return cls(tuple(zones), tuple(subjects), tuple(visits), duration)
+
+    def present_at(self, t: float) -> dict[str, str]:
+        """Subject raw id -> the zone it is in at ``t``; absent subjects are not listed."""
+        return {v.subject: v.zone for v in self.visits if v.covers(t)}
+
+    def visits_in(self, zone: str) -> list[Visit]:
+        return [v for v in self.visits if v.zone == zone]
+
+    def kind_of(self, raw_id: str) -> SubjectKind:
+        return next(s.kind for s in self.subjects if s.raw_id == raw_id)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": JSON_VERSION,
+                "duration": self.duration,
+                "zones": list(self.zones),
+                "subjects": [asdict(s) for s in self.subjects],
+                "visits": [asdict(v) for v in self.visits],
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        doc = json.loads(text)
+        if doc.get("version") != JSON_VERSION:
+            raise ValueError(f"unsupported scenario version {doc.get('version')!r}")
+        return cls(
+            zones=tuple(doc["zones"]),
+            subjects=tuple(Subject(s["raw_id"], s["kind"]) for s in doc["subjects"]),
+            visits=tuple(
+                Visit(v["subject"], v["zone"], float(v["start"]), float(v["end"]))
+                for v in doc["visits"]
+            ),
+            duration=float(doc["duration"]),
+        )
+
+
+def _wander(
+    rng: random.Random, raw_id: str, zones: Sequence[str], duration: float, b: Behaviour
+) -> Iterable[Visit]:
+    t = rng.uniform(0.0, duration * 0.8)
+    zone: str | None = None
+    for i in range(rng.randint(*b.visits_per_customer)):
+        # Everyone comes in through the first zone, the entrance.
+        zone = zones[0] if i == 0 else rng.choice([z for z in zones if z != zone] or list(zones))
+        end = min(t + rng.uniform(*b.dwell_s), duration)
+        if end - t >= 1.0:  # a sub-second brush past a zone is not ground truth anyone can score
+            yield Visit(raw_id, zone, t, end)
+        t = end + rng.uniform(*b.gap_s)
+        if t >= duration:
+            return
+
+
+def _shelf_life(
+    rng: random.Random, raw_id: str, shelf: str, duration: float, b: Behaviour
+) -> Iterable[Visit]:
+    t = 0.0
+    rate_per_s = b.pickups_per_item_per_min / 60.0
+    while t < duration:
+        pickup = t + (rng.expovariate(rate_per_s) if rate_per_s > 0 else duration)
+        yield Visit(raw_id, shelf, t, min(pickup, duration))
+        if pickup >= duration or rng.random() >= b.putback_probability:
+            return
+        t = pickup + rng.uniform(*b.away_s)
+
+
+def _item_epc(rng: random.Random, n: int) -> str:
+    # A handful of products, many serials each, as on a real shelf.
+    product = rng.randrange(8)
+    item_reference = f"1{12340 + product:05d}"  # indicator digit 1, then the product number
+    return Sgtin(FILTER_POS_TRADE_ITEM, DEMO_COMPANY_PREFIX, item_reference, 1000 + n).to_hex()

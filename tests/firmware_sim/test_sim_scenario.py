@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from firmware_sim.epc import Sgtin, customer_epc, gs1_check_digit
+from firmware_sim.scenario import Behaviour, Scenario, Subject, Visit
+
+ZONES = ("entrance", "shelf-a", "shelf-b")
+
+
+def make(seed: int = 7, **kw: object) -> Scenario:
+    args: dict[str, object] = {
+        "seed": seed,
+        "duration": 300.0,
+        "zones": ZONES,
+        "customers": 12,
+        "items": 20,
+    }
+    args.update(kw)
+    return Scenario.generate(**args)  # type: ignore[arg-type]
+
+
+def test_gs1_tag_data_standard_example() -> None:
+    # GS1 EPC Tag Data Standard, SGTIN-96 worked example:
+    # urn:epc:tag:sgtin-96:3.0614141.812345.6789 = 30 74 25 7B F7 19 4E 40 00 00 1A 85
+    sgtin = Sgtin(3, "0614141", "812345", 6789)
+    assert sgtin.to_hex() == "3074257BF7194E4000001A85"
+    assert Sgtin.from_hex("3074257BF7194E4000001A85") == sgtin
+    assert sgtin.gtin14 == "80614141123458"
+
+
+@given(
+    partition=st.integers(0, 6),
+    filter_value=st.integers(0, 7),
+    serial=st.integers(0, (1 << 38) - 1),
+    data=st.data(),
+)
+def test_sgtin_round_trip(
+    partition: int, filter_value: int, serial: int, data: st.DataObject
+) -> None:
+    cp_digits = 12 - partition
+    company = data.draw(st.text("0123456789", min_size=cp_digits, max_size=cp_digits))
+    item = data.draw(st.text("0123456789", min_size=13 - cp_digits, max_size=13 - cp_digits))
+    sgtin = Sgtin(filter_value, company, item, serial)
+    epc = sgtin.to_hex()
+    assert len(epc) == 24
+    assert epc.startswith("30")
+    assert Sgtin.from_hex(epc) == sgtin
+    gtin = sgtin.gtin14
+    assert len(gtin) == 14
+    assert gs1_check_digit(gtin[:13]) == int(gtin[13])
+
+
+def test_customer_epcs_carry_the_prefix() -> None:
+    assert customer_epc("C0FFEE", 0x2A) == "C0FFEE00000000000000002A"
+    scenario = make(customer_prefix="ABCD")
+    customers = [s for s in scenario.subjects if s.kind == "customer"]
+    assert len(customers) == 12
+    assert all(s.raw_id.startswith("ABCD") and len(s.raw_id) == 24 for s in customers)
+
+
+def test_item_epcs_are_valid_sgtin96() -> None:
+    items = [s for s in make().subjects if s.kind == "item"]
+    assert len(items) == 20
+    assert len({s.raw_id for s in items}) == 20
+    for item in items:
+        sgtin = Sgtin.from_hex(item.raw_id)
+        assert sgtin.to_hex() == item.raw_id
+        assert gs1_check_digit(sgtin.gtin14[:13]) == int(sgtin.gtin14[13])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_subject_is_in_one_zone_at_a_time(seed: int) -> None:
+    scenario = make(seed)
+    by_subject = sorted(scenario.visits, key=lambda v: (v.subject, v.start))
+    for subject, visits in itertools.groupby(by_subject, key=lambda v: v.subject):
+        timeline = list(visits)
+        for a, b in itertools.pairwise(timeline):
+            assert a.end <= b.start, subject
+        assert all(0 <= v.start < v.end <= scenario.duration for v in timeline)
+        assert all(v.zone in scenario.zones for v in timeline)
+
+
+def test_customers_enter_then_wander_and_items_stay_on_shelves() -> None:
+    scenario = make(behaviour=Behaviour(visits_per_customer=(3, 3)))
+    kinds = {s.raw_id: s.kind for s in scenario.subjects}
+    firsts: dict[str, Visit] = {}
+    for v in scenario.visits:
+        firsts.setdefault(v.subject, v)
+        if kinds[v.subject] == "item":
+            assert v.zone != "entrance"
+    assert all(v.zone == "entrance" for s, v in firsts.items() if kinds[s] == "customer")
+    customer_visits = [v for v in scenario.visits if kinds[v.subject] == "customer"]
+    assert {v.zone for v in customer_visits} == set(ZONES)
+    # Items start on the shelf; some get picked up before the end.
+    item_visits = [v for v in scenario.visits if kinds[v.subject] == "item"]
+    assert sum(v.end < scenario.duration for v in item_visits) > 0
+
+
+def test_present_at_matches_visits() -> None:
+    scenario = make()
+    for t in (0.0, 50.0, 150.5, 299.0):
+        present = scenario.present_at(t)
+        expected = {v.subject: v.zone for v in scenario.visits if v.start <= t < v.end}
+        assert present == expected
+    assert len(scenario.present_at(0.0)) == 20  # every item on its shelf at the start
+
+
+def test_same_seed_same_scenario_other_seed_other() -> None:
+    assert make(5) == make(5)
+    assert make(5) != make(6)
+
+
+def test_json_round_trip() -> None:
+    scenario = make()
+    again = Scenario.from_json(scenario.to_json())
+    assert again == scenario
+    assert again.subjects[0] == Subject(scenario.subjects[0].raw_id, "customer")
+
+
+def test_json_rejects_unknown_version() -> None:
+    with pytest.raises(ValueError, match="version"):
+        Scenario.from_json('{"version": 99}')
