@@ -1,0 +1,90 @@
+"""What a device session is given (``DeviceContext``) and what it must provide (``Session``).
+
+The context hides the pipeline from the session: a session reports "this reader saw this id on
+this antenna at this strength" and the context stamps the time, maps the antenna to its zone,
+decides whether the id is a customer or an item, interns it and wakes the pipeline.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+from gateway.clock import Clock
+from gateway.reads import ReadCollector, SubjectKind, Subjects
+
+log = logging.getLogger(__name__)
+
+
+class DeviceState(enum.StrEnum):
+    STARTING = "starting"
+    OK = "ok"
+    DOWN = "down"
+    ERROR = "error"  # the device answers but reports a fault (e.g. antenna return loss)
+
+
+class Session(Protocol):
+    async def run(self, ctx: DeviceContext) -> None:
+        """Open, initialise and stream until cancelled; raise to be restarted with backoff."""
+        ...
+
+
+StateListener = Callable[[str, DeviceState, str | None], None]
+
+
+class DeviceContext:
+    def __init__(
+        self,
+        *,
+        name: str,
+        index: int,
+        zones: dict[int, int],
+        customer_prefixes: tuple[str, ...],
+        subjects: Subjects,
+        collector: ReadCollector,
+        clock: Clock,
+        wake: Callable[[], None],
+        on_state: StateListener,
+    ) -> None:
+        self.name = name
+        self.index = index
+        self.log = logging.getLogger(f"gateway.devices.{name}")
+        self._zones = zones
+        self._prefixes = customer_prefixes
+        self._subjects = subjects
+        self._collector = collector
+        self._clock = clock
+        self._wake = wake
+        self._on_state = on_state
+        self.state = DeviceState.STARTING
+        self.detail: str | None = None
+        self.reads = 0
+        self.unmapped_reads = 0
+
+    def emit_read(
+        self, raw_id: str, antenna: int, rssi: float = math.nan, kind: SubjectKind | None = None
+    ) -> None:
+        """One read of ``raw_id`` (uppercase hex). ``kind=None`` classifies a UHF EPC by the
+        configured customer prefixes; card readers pass CUSTOMER."""
+        zone = self._zones.get(antenna)
+        if zone is None:  # an antenna the config does not map: counted, not a zone of its own
+            self.unmapped_reads += 1
+            return
+        if kind is None:
+            is_customer = raw_id.startswith(self._prefixes) if self._prefixes else False
+            kind = SubjectKind.CUSTOMER if is_customer else SubjectKind.ITEM
+        subject = self._subjects.intern(raw_id, kind)
+        self._collector.add(self._clock.now(), subject, zone, rssi, self.index, antenna)
+        self.reads += 1
+        self._wake()
+
+    def set_state(self, state: DeviceState, detail: str | None = None) -> None:
+        if state == self.state and detail == self.detail:
+            return
+        self.state, self.detail = state, detail
+        level = logging.INFO if state == DeviceState.OK else logging.WARNING
+        self.log.log(level, "%s%s", state.value, f": {detail}" if detail else "")
+        self._on_state(self.name, state, detail)

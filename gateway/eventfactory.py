@@ -1,0 +1,98 @@
+"""Turns the presence stage's transitions (integer ids, monotonic times) into public events.
+
+This is where privacy is applied: a customer's raw card number is replaced by its pseudonym here,
+before anything is written to the outbox, so no raw id ever reaches disk or the broker unless
+``privacy.customer_ids = "raw"`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from gateway.clock import Clock
+from gateway.epc import decode_sgtin96
+from gateway.events import (
+    AnyEvent,
+    DeviceStatus,
+    PresenceDwell,
+    PresenceEnter,
+    PresenceExit,
+    Source,
+    Subject,
+    format_ts,
+)
+from gateway.ids import new_event_id
+from gateway.privacy import Pseudonymizer
+from gateway.reads import SubjectKind, Subjects
+from gateway.transitions import Transition, TransitionKind
+
+
+class EventFactory:
+    def __init__(
+        self,
+        *,
+        store: str,
+        gateway: str,
+        zones: Sequence[str],
+        devices: Sequence[str],
+        subjects: Subjects,
+        pseudonymizer: Pseudonymizer,
+        clock: Clock,
+    ) -> None:
+        self._site = {"store": store, "gateway": gateway}
+        self._zones = zones
+        self._devices = devices
+        self._subjects = subjects
+        self._pseudonymizer = pseudonymizer
+        self._clock = clock
+        self._subject_cache: dict[int, Subject] = {}
+
+    def from_transition(self, t: Transition) -> AnyEvent:
+        wall = self._clock.wall(t.t)
+        common: dict[str, object] = {
+            "id": str(new_event_id(int(wall * 1000))),
+            "ts": format_ts(wall),
+            "zone": self._zones[t.zone],
+            "subject": self._subject(t.subject),
+            **self._site,
+        }
+        if t.kind == TransitionKind.ENTER:
+            source = Source(device=self._devices[t.device], antenna=t.antenna or None)
+            rssi = None if math.isnan(t.rssi) else round(t.rssi, 1)
+            return PresenceEnter.model_validate({**common, "source": source, "rssi_dbm": rssi})
+        since = format_ts(self._clock.wall(t.since))
+        dwell = round(max(0.0, t.t - t.since), 3)
+        timing = {**common, "dwell_s": dwell, "since": since}
+        if t.kind == TransitionKind.DWELL:
+            return PresenceDwell.model_validate(timing)
+        return PresenceExit.model_validate(timing)
+
+    def device_status(self, device: str, state: str, detail: str | None) -> DeviceStatus:
+        wall = self._clock.wall(self._clock.now())
+        return DeviceStatus(
+            id=str(new_event_id(int(wall * 1000))),
+            ts=format_ts(wall),
+            device=device,
+            state=state,
+            detail=detail,
+            **self._site,
+        )
+
+    def _subject(self, index: int) -> Subject:
+        cached = self._subject_cache.get(index)
+        if cached is not None:
+            return cached
+        raw = self._subjects.raw_ids[index]
+        if self._subjects.kinds[index] == SubjectKind.CUSTOMER:
+            subject = Subject(kind="customer", id=self._pseudonymizer.customer_id(raw))
+        else:
+            sgtin = decode_sgtin96(bytes.fromhex(raw)) if len(raw) == 24 else None
+            subject = Subject(
+                kind="item",
+                id=raw,
+                gtin=sgtin.gtin14 if sgtin else None,
+                serial=sgtin.serial if sgtin else None,
+            )
+        self._subject_cache[index] = subject
+        return subject
