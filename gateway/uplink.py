@@ -1,0 +1,257 @@
+"""The MQTT uplink: publishes the outbox in seq order, QoS 1, and deletes rows on PUBACK.
+
+One connection at a time, in a reconnect loop with capped jittered backoff (aiomqtt's
+``docs/reconnection.md`` pattern). While connected, up to ``mqtt.inflight`` publishes are
+unacknowledged at once; MQTT keeps QoS 1 messages of one connection in order, so consumers see
+``seq`` ascending. A row is deleted only after its PUBACK; after a reconnect everything not yet
+acknowledged is sent again, so delivery is at least once and a consumer drops repeats by ``id``.
+
+The gateway speaks MQTT v5 and falls back to 3.1.1 when the broker refuses the protocol
+version (an older mosquitto, or a small embedded broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+from typing import Final
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.config import Config
+from gateway.errors import UplinkError
+from gateway.outbox import Outbox, Row
+from gateway.status import REFRESH_S, StatusBoard
+from gateway.supervise import Backoff
+
+log = logging.getLogger(__name__)
+
+ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
+PUBLISH_TIMEOUT_S: Final = 30.0
+_BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
+
+
+class _Stop(Exception):
+    """Raised inside the connection's task group when the daemon asks the uplink to stop."""
+
+
+def topic_base(config: Config) -> str:
+    return f"{config.mqtt.topic_prefix}/{config.site.store}/{config.site.gateway}"
+
+
+class Uplink:
+    def __init__(self, config: Config, outbox: Outbox, status: StatusBoard) -> None:
+        self._config = config
+        self._outbox = outbox
+        self._status = status
+        self.base = topic_base(config)
+        self._protocol = (
+            aiomqtt.ProtocolVersion.V311
+            if config.mqtt.protocol == "3.1.1"
+            else aiomqtt.ProtocolVersion.V5
+        )
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._acked: list[int] = []
+        self.connected = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect; returns only after ``stop()``."""
+        backoff = Backoff(initial=0.5, cap=30.0)
+        while not self._stop.is_set():
+            try:
+                await self._session()
+                backoff.reset()
+            except aiomqtt.MqttError as exc:
+                self._on_connection_error(exc)
+            finally:
+                self.connected.clear()
+                self._flush_acks()
+            if not self._stop.is_set():
+                delay = backoff.next()
+                log.warning("broker %s unreachable; retrying in %.1f s", self._where(), delay)
+                try:
+                    async with asyncio.timeout(delay):
+                        await self._stop.wait()
+                except TimeoutError:
+                    pass
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (True) or ``timeout`` passes (False)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._outbox.backlog().count > 0:
+                    self.wake()
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _on_connection_error(self, exc: aiomqtt.MqttError) -> None:
+        rc = getattr(exc, "rc", None)
+        code = getattr(rc, "value", rc)
+        if (
+            code in _BAD_PROTOCOL_CODES
+            and self._protocol == aiomqtt.ProtocolVersion.V5
+            and self._config.mqtt.protocol == "auto"
+        ):
+            log.info("broker %s refused MQTT v5; falling back to 3.1.1", self._where())
+            self._protocol = aiomqtt.ProtocolVersion.V311
+        else:
+            log.debug("connection error: %s", exc)
+
+    async def _session(self) -> None:
+        async with self._client() as client:
+            self.connected.set()
+            log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
+            await self._publish_status(client, "online")
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._pump(client))
+                    tg.create_task(self._status_loop(client))
+                    tg.create_task(self._stop_on_request())
+            except* _Stop:
+                self._flush_acks()
+                await self._publish_status(client, "offline")
+                log.info("disconnecting from %s", self._where())
+
+    async def _stop_on_request(self) -> None:
+        await self._stop.wait()
+        raise _Stop
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        window = asyncio.Semaphore(self._config.mqtt.inflight)
+        after = 0  # after a reconnect, everything not yet acknowledged goes again
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                if len(self._acked) >= ACK_FLUSH_ROWS:
+                    self._flush_acks()
+                rows = self._outbox.pending(after=after, limit=self._config.mqtt.inflight * 4)
+                if not rows:
+                    self._flush_acks()
+                    await self._wait_wake()
+                    continue
+                for group in self._groups(rows):
+                    await window.acquire()
+                    tg.create_task(self._publish_rows(client, group, window))
+                    after = group[-1].seq
+
+    def _groups(self, rows: Sequence[Row]) -> list[Sequence[Row]]:
+        size = self._config.mqtt.batch
+        if size <= 1:
+            return [[row] for row in rows]
+        return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+    async def _publish_rows(
+        self, client: aiomqtt.Client, rows: Sequence[Row], window: asyncio.Semaphore
+    ) -> None:
+        try:
+            if self._config.mqtt.batch > 1:
+                topic = f"{self.base}/events"
+                payload = "[" + ",".join(r.body for r in rows) + "]"
+            else:
+                topic, payload = f"{self.base}/event/{rows[0].type}", rows[0].body
+            await client.publish(
+                topic, payload, qos=1, properties=self._json_properties(), timeout=PUBLISH_TIMEOUT_S
+            )
+            self._acked.extend(r.seq for r in rows)
+            self.published += len(rows)
+        finally:
+            window.release()
+
+    async def _status_loop(self, client: aiomqtt.Client) -> None:
+        idle = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            idle += 1.0
+            if self._status.changed or idle >= REFRESH_S:
+                await self._publish_status(client, "online")
+                idle = 0.0
+
+    async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
+        await client.publish(
+            f"{self.base}/status",
+            self._status.payload(state),
+            qos=1,
+            retain=True,
+            properties=self._json_properties(),
+            timeout=PUBLISH_TIMEOUT_S,
+        )
+
+    async def _wait_wake(self) -> None:
+        try:
+            async with asyncio.timeout(1.0):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    def _flush_acks(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self._outbox.mark_delivered(acked)
+
+    def _json_properties(self) -> Properties | None:
+        if self._protocol != aiomqtt.ProtocolVersion.V5:
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho is untyped here
+        props.ContentType = "application/json"
+        return props
+
+    def _client(self) -> aiomqtt.Client:
+        mqtt = self._config.mqtt
+        will = aiomqtt.Will(
+            f"{self.base}/status", self._status.payload("offline"), qos=1, retain=True
+        )
+        return aiomqtt.Client(
+            mqtt.host,
+            mqtt.port,
+            identifier=self._config.client_id,
+            username=mqtt.username,
+            password=self._password(),
+            protocol=self._protocol,
+            will=will,
+            keepalive=mqtt.keepalive_s,
+            tls_context=self._tls_context(),
+            timeout=10.0,
+            max_inflight_messages=mqtt.inflight,
+        )
+
+    def _password(self) -> str | None:
+        file = self._config.mqtt.password_file
+        if file is None:
+            return None
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UplinkError(f"cannot read mqtt.password_file {file}: {exc}") from exc
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        mqtt = self._config.mqtt
+        if not mqtt.tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=mqtt.ca_file)
+            if mqtt.cert_file is not None:
+                context.load_cert_chain(mqtt.cert_file, mqtt.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise UplinkError(f"cannot set up TLS for {mqtt.url}: {exc}") from exc
+        return context
+
+    def _where(self) -> str:
+        return f"{self._config.mqtt.host}:{self._config.mqtt.port}"
+
+    def _protocol_name(self) -> str:
+        return "5" if self._protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1"
