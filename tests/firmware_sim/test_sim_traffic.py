@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from firmware_sim.scenario import Scenario, Subject, Visit
+from firmware_sim.traffic import Antenna, TrafficModel, _hit_mask, generate_reads
+
+ANTENNAS = (Antenna("door", 1, "entrance"), Antenna("door", 2, "shelf-a"))
+ONE_TAG = Scenario(
+    zones=("entrance", "shelf-a"),
+    subjects=(Subject("C0FFEE000000000000000001", "customer"),),
+    visits=(Visit("C0FFEE000000000000000001", "shelf-a", 10.0, 410.0),),
+    duration=500.0,
+)
+
+
+def reads(model: TrafficModel, seed: int = 1, scenario: Scenario = ONE_TAG):
+    return generate_reads(
+        scenario, ANTENNAS, model, 0.0, scenario.duration, np.random.default_rng(seed)
+    )
+
+
+def test_reads_only_while_present_on_the_zone_antenna() -> None:
+    r = reads(TrafficModel(bleed_rate_hz=0.0))
+    assert len(r) > 0
+    assert np.all(np.diff(r.t) >= 0)
+    assert np.all((r.t >= 10.0) & (r.t < 410.0))
+    assert set(r.antenna.tolist()) == {1}
+    assert set(r.subject.tolist()) == {0}
+
+
+@pytest.mark.parametrize("rate", [5.0, 25.0, 60.0])
+def test_read_rate(rate: float) -> None:
+    r = reads(TrafficModel(read_rate_hz=rate, bleed_rate_hz=0.0))
+    expected = rate * 400.0
+    # A jittered rhythm: the count is within one read of L * rate, far tighter than Poisson.
+    assert abs(len(r) - expected) <= 2
+    gaps = np.diff(r.t)
+    assert gaps.mean() == pytest.approx(1 / rate, rel=0.01)
+    assert gaps.min() > 0.1 / rate
+
+
+@pytest.mark.parametrize(("miss", "burst"), [(0.1, 0.0), (0.3, 0.0), (0.2, 0.8), (0.5, 0.9)])
+def test_miss_rate_within_bounds(miss: float, burst: float) -> None:
+    model = TrafficModel(miss_rate=miss, burst_miss=burst, bleed_rate_hz=0.0)
+    expected = 25.0 * 400.0 * (1 - miss)
+    # Bursts make the count's variance grow by about (1 + p) / (1 - p); allow 5 sigma.
+    p = max(burst, miss)
+    sd = np.sqrt(25.0 * 400.0 * miss * (1 - miss) * (1 + p) / (1 - p))
+    counts = [len(reads(model, seed)) for seed in range(5)]
+    assert all(abs(c - expected) < 5 * sd for c in counts), counts
+
+
+def run_lengths(mask: np.ndarray, value: bool) -> np.ndarray:
+    step = np.diff(np.r_[False, mask == value, False].astype(np.int8))
+    return (np.flatnonzero(step == -1) - np.flatnonzero(step == 1)).astype(np.float64)
+
+
+@pytest.mark.parametrize(("miss", "burst"), [(0.2, 0.0), (0.2, 0.8), (0.05, 0.95)])
+def test_misses_come_in_bursts(miss: float, burst: float) -> None:
+    mask = _hit_mask(400_000, miss, burst, np.random.default_rng(3))
+    assert 1 - mask.mean() == pytest.approx(miss, abs=0.02)
+    stay = max(burst, miss)
+    assert run_lengths(mask, False).mean() == pytest.approx(1 / (1 - stay), rel=0.08)
+
+
+def test_extreme_miss_rates() -> None:
+    rng = np.random.default_rng(0)
+    assert _hit_mask(1000, 0.0, 0.9, rng).all()
+    assert not _hit_mask(1000, 1.0, 0.0, rng).any()
+    assert 0 < _hit_mask(1000, 0.5, 1.0, rng).size == 1000
+
+
+def test_rssi_distribution() -> None:
+    r = reads(TrafficModel(rssi_mean_dbm=-60.0, rssi_sd_db=4.0, bleed_rate_hz=0.0))
+    assert r.rssi.mean() == pytest.approx(-60.0, abs=0.3)
+    assert r.rssi.std() == pytest.approx(4.0, rel=0.05)
+
+
+def test_bleed_reaches_neighbour_antennas_faintly() -> None:
+    model = TrafficModel(neighbours={"shelf-a": ("entrance",)}, bleed_rate_hz=2.0)
+    r = reads(model)
+    bleed = r.antenna == 0
+    assert bleed.sum() == pytest.approx(2.0 * 400.0, abs=2)
+    assert r.rssi[bleed].mean() == pytest.approx(-64.0, abs=0.5)
+    assert r.rssi[~bleed].mean() == pytest.approx(-52.0, abs=0.5)
+
+
+def test_window_and_determinism() -> None:
+    model = TrafficModel(miss_rate=0.2, burst_miss=0.5)
+    a = generate_reads(ONE_TAG, ANTENNAS, model, 100.0, 101.0, np.random.default_rng(9))
+    b = generate_reads(ONE_TAG, ANTENNAS, model, 100.0, 101.0, np.random.default_rng(9))
+    assert np.all((a.t >= 100.0) & (a.t < 101.0))
+    assert np.array_equal(a.t, b.t)
+    assert np.array_equal(a.rssi, b.rssi)
+    empty = generate_reads(ONE_TAG, ANTENNAS, model, 450.0, 460.0, np.random.default_rng(9))
+    assert len(empty) == 0
+
+
+def test_million_reads_well_under_a_second() -> None:
+    scenario = Scenario.generate(
+        seed=1, duration=3600.0, zones=("entrance", "shelf-a", "shelf-b"), customers=300, items=60
+    )
+    antennas = (*ANTENNAS, Antenna("door", 3, "shelf-b"))
+    model = TrafficModel(miss_rate=0.1, burst_miss=0.7, neighbours={"shelf-a": ("shelf-b",)})
+    started = time.perf_counter()
+    r = generate_reads(scenario, antennas, model, 0.0, 3600.0, np.random.default_rng(1))
+    elapsed = time.perf_counter() - started
+    assert len(r) > 1_000_000
+    assert elapsed < 1.0
