@@ -1,0 +1,174 @@
+"""The daemon: every long-running part in task groups, and an orderly stop.
+
+Two task groups nest. The outer one holds the uplink, which must outlive everything else so that
+events flushed at shutdown can still be published. The inner one holds the device sessions, the
+pipeline and the watchdog; shutdown is an exception raised inside it (hypercorn's
+``worker_serve`` does the same), which cancels the readers first. Then the pipeline is flushed
+into the outbox, the uplink gets a bounded grace period to drain it, publishes the offline status
+and disconnects. What it could not send stays in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from gateway import __version__
+from gateway.clock import Clock, SystemClock
+from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
+from gateway.devices.base import DeviceContext, DeviceState, Session
+from gateway.devices.thingmagic import ThingMagicSession
+from gateway.errors import ConfigError, Problem
+from gateway.eventfactory import EventFactory
+from gateway.notify import Notifier
+from gateway.outbox import Outbox
+from gateway.pipeline import IDLE_WAKE_S, Pipeline
+from gateway.presence import PresenceStage, ZoneParams
+from gateway.privacy import Pseudonymizer
+from gateway.reads import Subjects
+from gateway.status import StatusBoard
+from gateway.supervise import supervised
+from gateway.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S: Final = 15.0  # READY=1 even if a device is still in its first attempt by then
+STOP_GRACE_S: Final = 5.0  # publishing time granted at shutdown before the rest stays queued
+
+
+class Shutdown(Exception):
+    """Raised inside the daemon's task group to stop it."""
+
+
+DeviceConfig = ThingMagicReader | Em4100Reader | Pn532Reader | ModbusScaleSensor
+
+
+def make_session(device: DeviceConfig) -> Session:
+    match device:
+        case ThingMagicReader():
+            return ThingMagicSession(device)
+        case _:
+            raise ConfigError(
+                [Problem("-", 0, f"{device.id}.driver", f"{device.driver} is not supported yet")]
+            )
+
+
+class Daemon:
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.pseudonymizer = Pseudonymizer.from_file(
+            config.privacy.customer_ids, config.privacy.secret_file
+        )
+        self.outbox = Outbox.open(config.storage.path, synchronous=config.storage.synchronous)
+        zones = config.all_zones()
+        self.zone_names = [z.id for z in zones]
+        self.devices: list[DeviceConfig] = [*config.readers, *config.sensors]
+        self.subjects = Subjects()
+        self.stage = PresenceStage([ZoneParams(z.id, z.dwell_s) for z in zones])
+        self.status = StatusBoard(self.outbox.backlog)
+        self.uplink = Uplink(config, self.outbox, self.status)
+        self.factory = EventFactory(
+            store=config.site.store,
+            gateway=config.site.gateway,
+            zones=self.zone_names,
+            devices=[d.id for d in self.devices],
+            subjects=self.subjects,
+            pseudonymizer=self.pseudonymizer,
+            clock=self.clock,
+        )
+        self.pipeline = Pipeline(
+            stage=self.stage,
+            factory=self.factory,
+            outbox=self.outbox,
+            clock=self.clock,
+            on_stored=self.uplink.wake,
+        )
+        self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
+        self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
+
+    def _context(self, index: int, device: DeviceConfig) -> DeviceContext:
+        zone_of = {name: i for i, name in enumerate(self.zone_names)}
+        zones = {antenna: zone_of[zone] for antenna, zone in _zones(device).items()}
+        self.status.set_device(device.id, DeviceState.STARTING.value)
+        return DeviceContext(
+            name=device.id,
+            index=index,
+            zones=zones,
+            customer_prefixes=tuple(self.config.tags.customer_prefixes),
+            subjects=self.subjects,
+            collector=self.pipeline.collector,
+            clock=self.clock,
+            wake=self.pipeline.wake,
+            on_state=self._on_device_state,
+        )
+
+    def _on_device_state(self, device: str, state: DeviceState, detail: str | None) -> None:
+        self.status.set_device(device, state.value, detail)
+        self.pipeline.add_event(self.factory.device_status(device, state.value, detail))
+        self._first_attempts[device].set()
+
+    async def serve(self, shutdown: Callable[[], Awaitable[None]], notifier: Notifier) -> None:
+        log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
+        self.stage.warm_up()
+        try:
+            async with asyncio.TaskGroup() as outer:
+                outer.create_task(self.uplink.run())
+                try:
+                    async with asyncio.TaskGroup() as inner:
+                        self._start_devices(inner)
+                        inner.create_task(self.pipeline.run())
+                        inner.create_task(self._ready_and_watchdog(notifier))
+                        inner.create_task(_raise_when(shutdown))
+                except* Shutdown:
+                    log.info("stopping: flushing the pipeline")
+                    notifier.stopping()
+                self.pipeline.flush(self.clock.now())
+                if not await self.uplink.drain(STOP_GRACE_S):
+                    backlog = self.outbox.backlog().count
+                    log.warning("%d events stay queued in the outbox for the next start", backlog)
+                self.uplink.stop()
+        finally:
+            self.outbox.close()
+        log.info("stopped")
+
+    def _start_devices(self, tg: asyncio.TaskGroup) -> None:
+        for device, ctx in zip(self.devices, self.contexts, strict=True):
+            tg.create_task(self._supervise(make_session(device), ctx))
+
+    async def _supervise(self, session: Session, ctx: DeviceContext) -> None:
+        def failed(exc: BaseException) -> None:
+            ctx.set_state(DeviceState.DOWN, str(exc) or type(exc).__name__)
+
+        await supervised(f"device {ctx.name}", lambda: session.run(ctx), on_failure=failed)
+
+    async def _ready_and_watchdog(self, notifier: Notifier) -> None:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                for event in self._first_attempts.values():
+                    await event.wait()
+        except TimeoutError:
+            log.warning("some devices are still starting; reporting ready anyway")
+        states = ", ".join(f"{c.name}={c.state.value}" for c in self.contexts)
+        log.info("ready: %s", states)
+        notifier.ready(states)
+        interval = notifier.watchdog_interval_s
+        while True:
+            await asyncio.sleep(interval or 5.0)
+            # The pipeline runs at least every IDLE_WAKE_S; if it has not, the loop is stuck
+            # (or starved) and systemd should restart us: so no ping.
+            if interval and self.clock.now() - self.pipeline.last_run < 3 * IDLE_WAKE_S + interval:
+                notifier.watchdog()
+
+
+def _zones(device: DeviceConfig) -> dict[int, str]:
+    if isinstance(device, ModbusScaleSensor):
+        return {0: device.zone}
+    return device.zones()
+
+
+async def _raise_when(trigger: Callable[[], Awaitable[None]]) -> None:
+    await trigger()
+    raise Shutdown

@@ -1,0 +1,41 @@
+"""systemd's notify protocol (sd_notify(3)): READY=1, WATCHDOG=1, STOPPING=1, STATUS=...
+
+Twenty lines of datagram socket do not justify a dependency. Without ``NOTIFY_SOCKET`` (not
+started by systemd, or ``Type=simple``) every call is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class Notifier:
+    def __init__(self, address: str | None = None) -> None:
+        address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
+        self._address = ("\0" + address[1:]) if address and address[0] == "@" else address
+        usec = os.environ.get("WATCHDOG_USEC")
+        pid = os.environ.get("WATCHDOG_PID")
+        watchdog = usec is not None and (pid is None or pid == str(os.getpid()))
+        # Ping at half the interval, as sd_watchdog_enabled(3) recommends.
+        self.watchdog_interval_s = int(usec) / 2e6 if watchdog and usec else None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._address)
+
+    def notify(self, *fields: str) -> None:
+        if not self._address:
+            return
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(self._address)
+            sock.sendall("\n".join(fields).encode())
+
+    def ready(self, status: str) -> None:
+        self.notify("READY=1", f"STATUS={status}")
+
+    def watchdog(self) -> None:
+        self.notify("WATCHDOG=1")
+
+    def stopping(self) -> None:
+        self.notify("STOPPING=1", "STATUS=stopping")
