@@ -1,0 +1,148 @@
+"""A simulated Modbus RTU weight transmitter on a pty, weighing one or more ``Shelf``s.
+
+Requests are decoded and replies framed with pymodbus (through ``drivers.modbus_scale.rtu``), so
+the bytes on the wire are the ones a real slave would send; pymodbus's own server opens a serial
+port by path and would sit on the daemon's side of the pty, which is why the slave loop is here.
+
+Each channel is a (register map, shelf) pair on the same device id, as on the multi-channel
+modules. A read returns the registers the maps describe, the weight computed at the moment of
+the request (so wobble and noise are live). Writing a map's tare code to its command register
+tares that channel; its zero code re-zeroes it. Addresses nobody maps get Modbus exception 2, a
+request for another device id gets silence, as on an RS485 bus.
+
+Fault knobs: ``silent`` (no replies at all, a disconnected transmitter) and ``exception_next``
+(answer the next requests with these exception codes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersRequest,
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersRequest,
+    ReadInputRegistersResponse,
+    WriteMultipleRegistersRequest,
+    WriteMultipleRegistersResponse,
+    WriteSingleRegisterRequest,
+    WriteSingleRegisterResponse,
+)
+
+from drivers.modbus_scale import RegisterMap, RtuDecoder, encode_adu, registers_from_grams
+from drivers.modbus_scale.scale import (
+    ILLEGAL_DATA_ADDRESS,
+    ILLEGAL_DATA_VALUE,
+    ILLEGAL_FUNCTION,
+)
+from drivers.sentinel import NEED_DATA
+from firmware_sim.pty import PortClosedError, SimPort
+from firmware_sim.shelf import Shelf
+
+
+@dataclass(slots=True)
+class Channel:
+    regmap: RegisterMap
+    shelf: Shelf
+    tare_g: float = 0.0
+    commands: list[int] = field(default_factory=list)  # codes written, in order
+
+
+@dataclass(slots=True)
+class ScaleFaults:
+    silent: bool = False
+    exception_next: list[int] = field(default_factory=list)
+
+
+class ModbusScaleSim:
+    def __init__(self, port: SimPort, channels: Sequence[Channel], *, device_id: int = 1) -> None:
+        self.port = port
+        self.channels = list(channels)
+        self.device_id = device_id
+        self.decoder = RtuDecoder(is_server=True)
+        self.faults = ScaleFaults()
+        self.requests = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                data = await self.port.read()
+            except PortClosedError:
+                return
+            self.decoder.receive_data(data)
+            while (request := self.decoder.next_frame()) is not NEED_DATA:
+                await self._serve(request)
+
+    async def _serve(self, request: ModbusPDU) -> None:
+        if request.dev_id != self.device_id or self.faults.silent:
+            return
+        self.requests += 1
+        response = self._respond(request)
+        response.dev_id = self.device_id
+        await self.port.write(encode_adu(response))
+
+    def _respond(self, request: ModbusPDU) -> ModbusPDU:
+        if self.faults.exception_next:
+            return ExceptionResponse(request.function_code, self.faults.exception_next.pop(0))
+        if isinstance(request, ReadHoldingRegistersRequest):  # input requests are a subclass
+            return self._respond_read(request)
+        if isinstance(request, WriteMultipleRegistersRequest | WriteSingleRegisterRequest):
+            return self._respond_write(request)
+        return ExceptionResponse(request.function_code, ILLEGAL_FUNCTION)
+
+    def _respond_read(self, request: ReadHoldingRegistersRequest) -> ModbusPDU:
+        values = self._read(request.address, request.count)
+        if values is None:
+            return ExceptionResponse(request.function_code, ILLEGAL_DATA_ADDRESS)
+        if isinstance(request, ReadInputRegistersRequest):
+            return ReadInputRegistersResponse(registers=values)
+        return ReadHoldingRegistersResponse(registers=values)
+
+    def _respond_write(
+        self, request: WriteMultipleRegistersRequest | WriteSingleRegisterRequest
+    ) -> ModbusPDU:
+        code = self._write(request.address, list(request.registers))
+        if code is not None:
+            return ExceptionResponse(request.function_code, code)
+        if isinstance(request, WriteSingleRegisterRequest):
+            return WriteSingleRegisterResponse(address=request.address, registers=request.registers)
+        return WriteMultipleRegistersResponse(address=request.address, count=request.count)
+
+    def _image(self) -> dict[int, int]:
+        """Every mapped register and its value right now."""
+        now = asyncio.get_running_loop().time()
+        image: dict[int, int] = {}
+        for ch in self.channels:
+            m = ch.regmap
+            grams = ch.shelf.measure(now) - ch.tare_g
+            for i, value in enumerate(registers_from_grams(grams, m, m.decimals)):
+                image[m.weight_address + i] = value
+            if m.decimals_address is not None:
+                image[m.decimals_address] = m.decimals
+            if m.command_address is not None:
+                image[m.command_address] = 0
+        return image
+
+    def _read(self, address: int, count: int) -> list[int] | None:
+        image = self._image()
+        wanted = range(address, address + count)
+        if any(a not in image for a in wanted):
+            return None
+        return [image[a] for a in wanted]
+
+    def _write(self, address: int, values: list[int]) -> int | None:
+        targets = [ch for ch in self.channels if ch.regmap.command_address == address]
+        if not targets or len(values) != 1:
+            return ILLEGAL_DATA_ADDRESS
+        for ch in targets:
+            if values[0] not in (ch.regmap.tare_command, ch.regmap.zero_command):
+                return ILLEGAL_DATA_VALUE
+            ch.commands.append(values[0])
+            now = asyncio.get_running_loop().time()
+            # Tare and zero both take the present load as the new zero; a real instrument
+            # keeps them apart (net vs gross), which this single weight register cannot show.
+            ch.tare_g = ch.shelf.measure(now)
+        return None
