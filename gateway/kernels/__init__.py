@@ -1,0 +1,1 @@
+"""Compiled hot paths (numba, ``cache=True``), each with a plain-Python twin in ``twin``."""

@@ -1,0 +1,69 @@
+"""Column layout of the presence state arrays shared by the kernels and the stage.
+
+State is kept in preallocated numpy arrays indexed by interned subject id, so a batch is one
+kernel call with no Python objects per read. Rows grow by doubling when new subjects appear.
+
+* ``subj[s, :]`` (float64): the subject's current visit, if ``cur[s] >= 0``.
+* ``cur[s]`` (int32): the zone the subject is in, or ``NOWHERE``.
+* ``pair[s, z, :]`` (float64): per (subject, zone) evidence: the current run of reads.
+* ``pair_i[s, z, :]`` (int32): device and antenna of the run's strongest read.
+* ``out_f`` / ``out_i``: transitions written by a kernel call, one row each.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NOWHERE: Final = -1
+
+# subj columns
+SINCE: Final = 0  # the visit began (first read of the run that entered)
+LAST: Final = 1  # last counted read in the current zone
+NREADS: Final = 2  # counted reads in the visit
+MAXGAP: Final = 3  # longest silence seen inside the visit
+WINDOW: Final = 4  # adaptive exit window, recomputed on every counted read
+DWELL_AT: Final = 5  # when presence.dwell is due; +inf once emitted
+SUBJECT_FIELDS: Final = 6
+
+# pair columns
+P_LAST: Final = 0  # last counted read of this subject in this zone; -inf: no run
+P_START: Final = 1  # first read of the current run
+P_SCORE: Final = 2  # RSSI-weighted read count, decayed exponentially, as of P_LAST
+P_NRUN: Final = 3  # counted reads in the run
+P_RSSI: Final = 4  # strongest RSSI of the run; NaN when none was reported
+PAIR_FIELDS: Final = 5
+P_DEVICE: Final = 0
+P_ANTENNA: Final = 1
+PAIR_INT_FIELDS: Final = 2
+
+# out_f / out_i columns
+O_T: Final = 0
+O_SINCE: Final = 1
+O_RSSI: Final = 2
+OUT_FLOAT_FIELDS: Final = 3
+O_KIND: Final = 0
+O_SUBJECT: Final = 1
+O_ZONE: Final = 2
+O_DEVICE: Final = 3
+O_ANTENNA: Final = 4
+OUT_INT_FIELDS: Final = 5
+
+# params vector (EngineParams.as_array)
+K_DEDUP_S: Final = 0
+K_TAU_S: Final = 1
+K_ENTER_READS: Final = 2
+K_HYSTERESIS: Final = 3
+K_LN_INV_DELTA: Final = 4
+K_PRIOR_READS: Final = 5
+K_PRIOR_RATE_HZ: Final = 6
+K_MIN_WINDOW_S: Final = 7
+K_MAX_WINDOW_S: Final = 8
+K_BURST_FACTOR: Final = 9
+K_RSSI_REF_DBM: Final = 10
+K_RSSI_SCALE_DB: Final = 11
+PARAM_FIELDS: Final = 12
+
+# transition kinds, as gateway.transitions.TransitionKind
+ENTER: Final = 0
+DWELL: Final = 1
+EXIT: Final = 2

@@ -1,0 +1,240 @@
+"""The presence kernel: one call consumes a whole batch of reads and the passage of time.
+
+Per read, in order: first let time catch up with the read's subject (a dwell or an exit may have
+fallen due before this read arrived), then count the read as evidence for its (subject, zone)
+pair and let zone resolution decide whether the subject enters, stays or moves. After the batch,
+every subject is advanced to ``now``, which is how an empty batch turns silence into exits.
+
+Transitions are written to ``out_f`` / ``out_i`` in the order they are decided, which is causal
+per subject. The caller sizes the output for the worst case: 5 rows per read (due dwell, exit;
+exit, enter and an immediately due dwell on a move) plus 2 per subject for the final sweep.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.kernels.jit import kernel
+from gateway.kernels.layout import (
+    DWELL,
+    DWELL_AT,
+    ENTER,
+    EXIT,
+    K_BURST_FACTOR,
+    K_DEDUP_S,
+    K_ENTER_READS,
+    K_HYSTERESIS,
+    K_LN_INV_DELTA,
+    K_MAX_WINDOW_S,
+    K_MIN_WINDOW_S,
+    K_PRIOR_RATE_HZ,
+    K_PRIOR_READS,
+    K_RSSI_REF_DBM,
+    K_RSSI_SCALE_DB,
+    K_TAU_S,
+    LAST,
+    MAXGAP,
+    NOWHERE,
+    NREADS,
+    O_ANTENNA,
+    O_DEVICE,
+    O_KIND,
+    O_RSSI,
+    O_SINCE,
+    O_SUBJECT,
+    O_T,
+    O_ZONE,
+    P_ANTENNA,
+    P_DEVICE,
+    P_LAST,
+    P_NRUN,
+    P_RSSI,
+    P_SCORE,
+    P_START,
+    SINCE,
+    WINDOW,
+)
+from gateway.kernels.smoothing import exit_window
+from gateway.kernels.zones import read_weight, score_at, strongest_other
+
+F64 = NDArray[np.float64]
+I32 = NDArray[np.int32]
+
+
+@kernel
+def emit(
+    out_f: F64, out_i: I32, n: int, kind: int, s: int, z: int,
+    t: float, since: float, rssi: float, device: int, antenna: int,
+) -> int:  # fmt: skip
+    out_f[n, O_T] = t
+    out_f[n, O_SINCE] = since
+    out_f[n, O_RSSI] = rssi
+    out_i[n, O_KIND] = kind
+    out_i[n, O_SUBJECT] = s
+    out_i[n, O_ZONE] = z
+    out_i[n, O_DEVICE] = device
+    out_i[n, O_ANTENNA] = antenna
+    return n + 1
+
+
+@kernel
+def visit_window(subj: F64, s: int, params: F64) -> float:
+    return exit_window(
+        subj[s, NREADS],
+        subj[s, LAST] - subj[s, SINCE],
+        subj[s, MAXGAP],
+        params[K_LN_INV_DELTA],
+        params[K_PRIOR_READS],
+        params[K_PRIOR_RATE_HZ],
+        params[K_BURST_FACTOR],
+        params[K_MIN_WINDOW_S],
+        params[K_MAX_WINDOW_S],
+    )
+
+
+@kernel
+def leave(s: int, subj: F64, cur: I32, pair: F64, out_f: F64, out_i: I32, n: int) -> int:
+    z = cur[s]
+    n = emit(out_f, out_i, n, EXIT, s, z, subj[s, LAST], subj[s, SINCE], math.nan, -1, -1)
+    cur[s] = NOWHERE
+    pair[s, z, P_LAST] = -math.inf  # the next read there is the start of a new run
+    return n
+
+
+@kernel
+def advance(
+    s: int, now: float, subj: F64, cur: I32, pair: F64, out_f: F64, out_i: I32, n: int
+) -> int:
+    z = cur[s]
+    if z == NOWHERE:
+        return n
+    exit_at = subj[s, LAST] + subj[s, WINDOW]
+    dwell_at = subj[s, DWELL_AT]
+    # A dwell due at the very moment the window closes never happened: the exit wins the tie.
+    if dwell_at <= now and dwell_at < exit_at:
+        n = emit(out_f, out_i, n, DWELL, s, z, dwell_at, subj[s, SINCE], math.nan, -1, -1)
+        subj[s, DWELL_AT] = math.inf
+    if exit_at <= now:
+        n = leave(s, subj, cur, pair, out_f, out_i, n)
+    return n
+
+
+@kernel
+def enter(
+    s: int, z: int, t: float, since: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
+    dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
+) -> int:  # fmt: skip
+    cur[s] = z
+    subj[s, SINCE] = since
+    subj[s, LAST] = t
+    subj[s, NREADS] = pair[s, z, P_NRUN]
+    subj[s, MAXGAP] = 0.0
+    subj[s, WINDOW] = visit_window(subj, s, params)
+    subj[s, DWELL_AT] = since + dwell_s[z]
+    rssi = pair[s, z, P_RSSI]
+    n = emit(out_f, out_i, n, ENTER, s, z, since, since, rssi, pair_i[s, z, P_DEVICE],
+             pair_i[s, z, P_ANTENNA])  # fmt: skip
+    # Confirmation can lag the run's first read; the dwell may already be due.
+    return advance(s, t, subj, cur, pair, out_f, out_i, n)
+
+
+@kernel
+def note_strongest(
+    pair: F64, pair_i: I32, s: int, z: int, rssi: float, device: int, antenna: int
+) -> None:
+    best = pair[s, z, P_RSSI]
+    # A fresh run takes its first read whatever it says; a reported RSSI beats none.
+    stronger = rssi > best or (math.isnan(best) and not math.isnan(rssi))
+    if pair_i[s, z, P_DEVICE] < 0 or stronger:
+        pair[s, z, P_RSSI] = rssi
+        pair_i[s, z, P_DEVICE] = device
+        pair_i[s, z, P_ANTENNA] = antenna
+
+
+@kernel
+def count_read(
+    s: int, z: int, t: float, rssi: float, device: int, antenna: int,
+    pair: F64, pair_i: I32, params: F64,
+) -> bool:  # fmt: skip
+    """Fold one read into the pair's run; False when it is a duplicate (not counted)."""
+    gap = t - pair[s, z, P_LAST]
+    if gap < params[K_DEDUP_S]:
+        note_strongest(pair, pair_i, s, z, rssi, device, antenna)
+        return False
+    if gap > params[K_MAX_WINDOW_S]:
+        pair[s, z, P_START] = t
+        pair[s, z, P_NRUN] = 0.0
+        pair[s, z, P_SCORE] = 0.0
+        pair[s, z, P_RSSI] = math.nan
+        pair_i[s, z, P_DEVICE] = -1
+    weight = read_weight(rssi, params[K_RSSI_REF_DBM], params[K_RSSI_SCALE_DB])
+    pair[s, z, P_SCORE] = score_at(pair, s, z, t, params[K_TAU_S]) + weight
+    pair[s, z, P_LAST] = t
+    pair[s, z, P_NRUN] += 1.0
+    note_strongest(pair, pair_i, s, z, rssi, device, antenna)
+    return True
+
+
+@kernel
+def extend(s: int, t: float, subj: F64, params: F64) -> None:
+    subj[s, MAXGAP] = max(subj[s, MAXGAP], t - subj[s, LAST])
+    subj[s, LAST] = t
+    subj[s, NREADS] += 1.0
+    subj[s, WINDOW] = visit_window(subj, s, params)
+
+
+@kernel
+def resolve(
+    s: int, z: int, t: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
+    dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
+) -> int:  # fmt: skip
+    c = cur[s]
+    if c == z:
+        extend(s, t, subj, params)
+        return n
+    if pair[s, z, P_NRUN] < params[K_ENTER_READS]:
+        return n
+    tau = params[K_TAU_S]
+    score = pair[s, z, P_SCORE]
+    if c == NOWHERE:
+        if score >= strongest_other(pair, s, z, t, tau):
+            n = enter(s, z, t, pair[s, z, P_START], subj, cur, pair, pair_i, dwell_s, params,
+                      out_f, out_i, n)  # fmt: skip
+        return n
+    if score > (1.0 + params[K_HYSTERESIS]) * score_at(pair, s, c, t, tau):
+        # The run here may have begun as bleed while the subject was still in c.
+        since = max(pair[s, z, P_START], subj[s, LAST])
+        n = leave(s, subj, cur, pair, out_f, out_i, n)
+        n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, out_f, out_i, n)
+    return n
+
+
+@kernel
+def next_deadline(subj: F64, cur: I32) -> float:
+    best = math.inf
+    for s in range(cur.shape[0]):
+        if cur[s] != NOWHERE:
+            best = min(best, subj[s, LAST] + subj[s, WINDOW], subj[s, DWELL_AT])
+    return best
+
+
+@kernel
+def feed(
+    t: F64, subject: I32, zone: I32, rssi: NDArray[np.float32], device: I32,
+    antenna: NDArray[np.int16], now: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
+    dwell_s: F64, params: F64, out_f: F64, out_i: I32,
+) -> tuple[int, float]:  # fmt: skip
+    n = 0
+    for i in range(t.shape[0]):
+        s = subject[i]
+        z = zone[i]
+        ti = t[i]
+        n = advance(s, ti, subj, cur, pair, out_f, out_i, n)
+        if count_read(s, z, ti, float(rssi[i]), device[i], antenna[i], pair, pair_i, params):
+            n = resolve(s, z, ti, subj, cur, pair, pair_i, dwell_s, params, out_f, out_i, n)
+    for s in range(cur.shape[0]):
+        n = advance(s, now, subj, cur, pair, out_f, out_i, n)
+    return n, next_deadline(subj, cur)

@@ -1,0 +1,163 @@
+"""Plain-Python twin of the presence kernel: the same decisions, written for reading.
+
+State is dictionaries of small objects, as one would write it without numba. The test suite
+drives the kernel and this twin with the same Hypothesis-generated streams and requires the same
+transitions, so the twin is the executable specification and the kernel its fast form.
+``bench/kernels.py`` measures the kernel against it.
+
+Arithmetic is done in the kernel's order so that results agree to the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.kernels.layout import DWELL, ENTER, EXIT
+
+# (kind, subject, zone, t, since, rssi, device, antenna)
+Row = tuple[int, int, int, float, float, float, int, int]
+Read = tuple[float, int, int, float, int, int]  # t, subject, zone, rssi, device, antenna
+
+
+@dataclass(frozen=True, slots=True)
+class TwinParams:
+    dedup_s: float
+    tau_s: float
+    enter_reads: float
+    hysteresis: float
+    ln_inv_delta: float
+    prior_reads: float
+    prior_rate_hz: float
+    min_window_s: float
+    max_window_s: float
+    burst_factor: float
+    rssi_ref_dbm: float
+    rssi_scale_db: float
+
+
+@dataclass(slots=True)
+class Run:
+    last: float = -math.inf
+    start: float = 0.0
+    score: float = 0.0
+    reads: float = 0.0
+    rssi: float = math.nan
+    device: int = -1
+    antenna: int = -1
+
+    def score_at(self, t: float, tau: float) -> float:
+        if self.last == -math.inf:
+            return 0.0
+        return self.score * math.exp(-max(t - self.last, 0.0) / tau)
+
+    def note(self, rssi: float, device: int, antenna: int) -> None:
+        stronger = rssi > self.rssi or (math.isnan(self.rssi) and not math.isnan(rssi))
+        if self.device < 0 or stronger:
+            self.rssi, self.device, self.antenna = rssi, device, antenna
+
+
+@dataclass(slots=True)
+class Visit:
+    zone: int
+    since: float
+    last: float
+    reads: float
+    dwell_at: float
+    maxgap: float = 0.0
+    window: float = 0.0
+
+
+@dataclass
+class PresenceTwin:
+    params: TwinParams
+    dwell_s: Sequence[float]
+    visits: dict[int, Visit] = field(default_factory=dict)
+    runs: dict[tuple[int, int], Run] = field(default_factory=dict)
+    out: list[Row] = field(default_factory=list)
+
+    def feed(self, reads: Sequence[Read], now: float) -> tuple[list[Row], float]:
+        self.out = []
+        for t, s, z, rssi, device, antenna in reads:
+            self._advance(s, t)
+            if self._count(s, z, t, rssi, device, antenna):
+                self._resolve(s, z, t)
+        for s in sorted(self.visits):
+            self._advance(s, now)
+        deadline = min(
+            (min(v.last + v.window, v.dwell_at) for v in self.visits.values()), default=math.inf
+        )
+        return self.out, deadline
+
+    def _run(self, s: int, z: int) -> Run:
+        return self.runs.setdefault((s, z), Run())
+
+    def _window(self, v: Visit) -> float:
+        p = self.params
+        rate = (v.reads - 1.0 + p.prior_reads) / (
+            (v.last - v.since) + p.prior_reads / p.prior_rate_hz
+        )
+        window = max(p.ln_inv_delta / rate, p.burst_factor * v.maxgap)
+        return min(max(window, p.min_window_s), p.max_window_s)
+
+    def _advance(self, s: int, now: float) -> None:
+        v = self.visits.get(s)
+        if v is None:
+            return
+        exit_at = v.last + v.window
+        if v.dwell_at <= now and v.dwell_at < exit_at:
+            self.out.append((DWELL, s, v.zone, v.dwell_at, v.since, math.nan, -1, -1))
+            v.dwell_at = math.inf
+        if exit_at <= now:
+            self._leave(s)
+
+    def _leave(self, s: int) -> None:
+        v = self.visits.pop(s)
+        self.out.append((EXIT, s, v.zone, v.last, v.since, math.nan, -1, -1))
+        self._run(s, v.zone).last = -math.inf
+
+    def _count(self, s: int, z: int, t: float, rssi: float, device: int, antenna: int) -> bool:
+        run, p = self._run(s, z), self.params
+        gap = t - run.last
+        if gap < p.dedup_s:
+            run.note(rssi, device, antenna)
+            return False
+        if gap > p.max_window_s:
+            run.start, run.reads, run.score = t, 0.0, 0.0
+            run.rssi, run.device = math.nan, -1
+        weight = 1.0 if math.isnan(rssi) else math.exp((rssi - p.rssi_ref_dbm) / p.rssi_scale_db)
+        run.score = run.score_at(t, p.tau_s) + weight
+        run.last = t
+        run.reads += 1.0
+        run.note(rssi, device, antenna)
+        return True
+
+    def _resolve(self, s: int, z: int, t: float) -> None:
+        v, run, p = self.visits.get(s), self._run(s, z), self.params
+        if v is not None and v.zone == z:
+            v.maxgap = max(v.maxgap, t - v.last)
+            v.last, v.reads = t, v.reads + 1.0
+            v.window = self._window(v)
+            return
+        if run.reads < p.enter_reads:
+            return
+        if v is None:
+            others = [
+                r.score_at(t, p.tau_s) for (s2, z2), r in self.runs.items() if s2 == s and z2 != z
+            ]
+            if run.score >= max(others, default=0.0):
+                self._enter(s, z, t, run.start)
+            return
+        if run.score > (1.0 + p.hysteresis) * self._run(s, v.zone).score_at(t, p.tau_s):
+            since = max(run.start, v.last)
+            self._leave(s)
+            self._enter(s, z, t, since)
+
+    def _enter(self, s: int, z: int, t: float, since: float) -> None:
+        run = self.runs[(s, z)]
+        v = Visit(z, since, t, run.reads, since + self.dwell_s[z])
+        v.window = self._window(v)
+        self.visits[s] = v
+        self.out.append((ENTER, s, z, since, since, run.rssi, run.device, run.antenna))
+        self._advance(s, t)
