@@ -18,6 +18,7 @@ frames behind it until enough bytes follow to rule it out, at most 255 bytes lat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, Generic, TypeVar
 
 from drivers.buffer import DEFAULT_MAX_SIZE, DecoderStats, ReceiveBuffer
@@ -74,6 +75,11 @@ class _FrameDecoder(Generic[F]):
             buf.take(total)
             buf.stats.frames += 1
             return self._build(raw)
+
+    def frames(self) -> Iterator[F]:
+        """Every complete frame buffered so far."""
+        while (frame := self.next_frame()) is not NEED_DATA:
+            yield frame
 
     def _build(self, raw: bytes) -> F:
         raise NotImplementedError
