@@ -110,7 +110,7 @@ class Daemon:
         self.pipeline.add_event(self.factory.device_status(device, state.value, detail))
         self._first_attempts[device].set()
 
-    async def serve(self, shutdown: Callable[[], Awaitable[None]], notifier: Notifier) -> None:
+    async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
         log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
         self.stage.warm_up()
         try:
@@ -169,6 +169,6 @@ def _zones(device: DeviceConfig) -> dict[int, str]:
     return device.zones()
 
 
-async def _raise_when(trigger: Callable[[], Awaitable[None]]) -> None:
+async def _raise_when(trigger: Callable[[], Awaitable[object]]) -> None:
     await trigger()
     raise Shutdown

@@ -40,7 +40,8 @@ class EventFactory:
         pseudonymizer: Pseudonymizer,
         clock: Clock,
     ) -> None:
-        self._site = {"store": store, "gateway": gateway}
+        self._store = store
+        self._gateway = gateway
         self._zones = zones
         self._devices = devices
         self._subjects = subjects
@@ -55,7 +56,8 @@ class EventFactory:
             "ts": format_ts(wall),
             "zone": self._zones[t.zone],
             "subject": self._subject(t.subject),
-            **self._site,
+            "store": self._store,
+            "gateway": self._gateway,
         }
         if t.kind == TransitionKind.ENTER:
             source = Source(device=self._devices[t.device], antenna=t.antenna or None)
@@ -76,7 +78,8 @@ class EventFactory:
             device=device,
             state=state,
             detail=detail,
-            **self._site,
+            store=self._store,
+            gateway=self._gateway,
         )
 
     def _subject(self, index: int) -> Subject:

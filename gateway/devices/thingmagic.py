@@ -39,8 +39,10 @@ STOP_TIMEOUT_S: Final = 2.0  # "Give 1000 to 2000ms for the module to stop readi
 MISSED_CYCLES: Final = 3  # keep-alive silences tolerated before the link counts as dead
 KNOWN_MODELS: Final = {0x00: "M5e", 0x18: "M6e", 0x19: "M6e-I", 0x20: "Micro", 0x30: "M6e Nano"}
 REGIONS: Final = {
-    "NA": 0x01, "EU": 0x02, "IN": 0x04, "JP": 0x05, "PRC": 0x06, "EU3": 0x08,
-    "KR2": 0x09, "AU": 0x0B, "NZ": 0x0C, "NA2": 0x0D, "NA3": 0x0E, "OPEN": 0xFF,
+    "NA": commands.REGION_NA, "EU": commands.REGION_EU, "IN": commands.REGION_IN,
+    "JP": commands.REGION_JP, "PRC": commands.REGION_PRC, "EU3": commands.REGION_EU3,
+    "KR2": commands.REGION_KR2, "AU": commands.REGION_AU, "NZ": commands.REGION_NZ,
+    "NA2": commands.REGION_NA2, "NA3": commands.REGION_NA3, "OPEN": commands.REGION_OPEN,
 }  # fmt: skip
 NANO_MAX_POWER_CDBM: Final = 2700
 
@@ -81,7 +83,7 @@ class ThingMagicSession:
             commands.set_tag_protocol(commands.TAG_PROTOCOL_GEN2),
             commands.set_read_tx_power(power),
             commands.set_antenna_plan([(p, p) for p in ports]),
-            commands.set_reader_config(commands.READER_CONFIG_ENABLE_READ_FILTER, 0),
+            commands.set_reader_config(commands.CONFIG_ENABLE_READ_FILTER, 0),
         ):
             await self._command(link, request)
         start = commands.start_continuous_read(search_timeout_ms=self.config.search_timeout_ms)

@@ -1,0 +1,135 @@
+"""The ``silentgate`` command line (CONTRACT.md, "Command line").
+
+Exit codes everywhere: 0 success, 2 bad usage or bad config, 1 failure at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway import __version__
+from gateway.errors import ConfigError, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("gateway.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="silentgate", description="Edge gateway for silent commerce."
+    )
+    parser.add_argument("--version", action="version", version=f"silentgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--config", required=True, type=Path, metavar="FILE")
+    run.add_argument("--log-level", default=os.environ.get("SILENTGATE_LOG_LEVEL", "INFO"))
+
+    check = sub.add_parser("check-config", help="validate a config file without touching devices")
+    check.add_argument("file", type=Path, metavar="FILE")
+
+    demo = sub.add_parser("demo", help="simulated store: devices, broker, daemon and a live view")
+    demo.add_argument("--duration", type=float, default=None, metavar="S")
+    demo.add_argument("--json", action="store_true", help="one JSON object per line")
+    demo.add_argument("--broker", default=None, metavar="URL", help="use this broker")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--miss-rate", type=float, default=0.2, help="per-read miss probability")
+
+    tail = sub.add_parser("tail", help="print events and status as a central server sees them")
+    tail.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.add_argument("--prefix", default="silentcommerce/v1", help="the gateways' topic_prefix")
+    tail.add_argument(
+        "filter", nargs="?", default="+/+/#", metavar="FILTER",
+        help="topic filter below the prefix (default: every store and gateway)",
+    )  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    match args.command:
+        case "run":
+            return _run(args.config, args.log_level)
+        case "check-config":
+            return _check_config(args.file)
+        case "demo":
+            from gateway.demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
+
+            return run_demo(args)
+        case "tail":
+            from gateway.tail import run_tail  # noqa: PLC0415
+
+            return run_tail(args)
+    return EXIT_USAGE
+
+
+def _check_config(file: Path) -> int:
+    from gateway.config import load_config  # noqa: PLC0415
+
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    devices = len(config.readers) + len(config.sensors) + len(config.outputs)
+    print(f"{file}: ok ({devices} devices, {len(config.all_zones())} zones)")
+    return EXIT_OK
+
+
+def _run(file: Path, level: str) -> int:
+    from gateway.logs import setup_logging  # noqa: PLC0415
+
+    setup_logging(level.upper())
+    _use_systemd_cache_dir()
+    from gateway.config import load_config  # noqa: PLC0415
+
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return EXIT_USAGE
+    try:
+        asyncio.run(_serve(config))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return EXIT_USAGE
+    except GatewayError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def _serve(config: Config) -> None:
+    # Imported here: numba and the drivers are not needed for --version or check-config.
+    from gateway.daemon import Daemon  # noqa: PLC0415
+    from gateway.notify import Notifier  # noqa: PLC0415
+
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await daemon.serve(stop.wait, Notifier())
+
+
+def _use_systemd_cache_dir() -> None:
+    """Keep numba's compiled kernels in systemd's CacheDirectory so a restart does not recompile.
+    Must run before numba is imported."""
+    cache = os.environ.get("CACHE_DIRECTORY")
+    if cache and "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(cache.split(":")[0], "numba")

@@ -1,0 +1,1 @@
+"""``silentgate demo``: a simulated store on this machine, end to end."""
