@@ -271,8 +271,12 @@ _UNION_TAGS: Final = {"thingmagic", "em4100", "pn532", "modbus-scale"}
 
 def _validation_problem(name: str, where: TomlMap, err: Any) -> Problem:
     loc = tuple(part for part in err["loc"] if part not in _UNION_TAGS and part != "[key]")
-    path = ".".join(str(p) for p in loc) or "(top level)"
     message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, err["ctx"]["discriminator"].strip("'"))
+        expected = err["ctx"]["expected_tags"].replace("'", "")
+        message = f"unknown or missing driver (expected one of: {expected})"
+    path = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     elif err["type"] == "string_pattern_mismatch":
