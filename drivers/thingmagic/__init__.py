@@ -21,6 +21,7 @@ from drivers.thingmagic.records import (
     encode_tag_buffer,
     parse_stream_message,
     parse_tag_buffer,
+    parse_tag_count,
 )
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "encode_tag_buffer",
     "parse_stream_message",
     "parse_tag_buffer",
+    "parse_tag_count",
     "tm_crc",
 ]

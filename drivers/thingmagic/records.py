@@ -47,6 +47,7 @@ __all__ = [
     "encode_tag_buffer",
     "parse_stream_message",
     "parse_tag_buffer",
+    "parse_tag_count",
 ]
 
 OPCODE_READ_TAG_ID_MULTIPLE: Final = 0x22
@@ -224,6 +225,24 @@ def parse_tag_buffer(resp: Response) -> list[TagRead]:
     reads = [decode_tag_read(cur, flags) for _ in range(cur.u8())]
     cur.expect_end()
     return reads
+
+
+def parse_tag_count(resp: Response) -> int:
+    """Tags a timed READ_TAG_ID_MULTIPLE found: option u8, search flags u16, count u32.
+
+    Status 0x0400 (no tags found) is a count of zero, not an error.
+    """
+    if resp.opcode != OPCODE_READ_TAG_ID_MULTIPLE:
+        raise FrameError(f"opcode 0x{resp.opcode:02X} is not a read reply")
+    if resp.status == NO_TAGS_FOUND:
+        return 0
+    if resp.status != SUCCESS:
+        raise DeviceError(f"timed read failed: {describe(resp.status)}", status=resp.status)
+    cur = Cursor(resp.data)
+    cur.take(3)  # option, search flags echo
+    count = cur.uint(4)
+    cur.expect_end()
+    return count
 
 
 def encode_tag_buffer(reads: list[TagRead], *, metadata_flags: int = 0x01FF) -> Response:
