@@ -4,7 +4,8 @@
 byte above ``MAX_PAYLOAD`` or a CRC mismatch costs that one SOF byte, and the search restarts
 right after it, because a real frame may begin inside the rejected bytes. A false SOF whose
 length byte is plausible holds the decoder until that many bytes have arrived; the CRC then
-fails and the bytes are searched again, so nothing valid is lost, only delayed.
+fails and the bytes are searched again, so nothing valid is lost, only delayed. The decoder has
+no clock: a caller that sees the line go quiet calls ``give_up_partial`` to stop waiting.
 
 ``ReplyDecoder`` (the gateway's side) and ``CommandDecoder`` (the display's side) add the message
 layer. A reply that does not parse is counted as malformed and skipped; a command that does not
@@ -66,6 +67,12 @@ class FrameDecoder:
             return frame
         return NEED_DATA
 
+    def give_up_partial(self) -> None:
+        """The line went quiet mid-frame (spec 2, step 4): drop its SOF and search past it."""
+        if len(self._buf):
+            self._buf.stats.bad_length += 1
+            self._buf.discard(1)
+
 
 class ReplyDecoder:
     """Gateway side: ACK / NAK frames from the display."""
@@ -79,6 +86,9 @@ class ReplyDecoder:
 
     def receive_data(self, data: bytes) -> None:
         self._frames.receive_data(data)
+
+    def give_up_partial(self) -> None:
+        self._frames.give_up_partial()
 
     def next_frame(self) -> Reply | NeedData:
         while (frame := self._frames.next_frame()) is not NEED_DATA:
@@ -115,6 +125,9 @@ class CommandDecoder:
 
     def receive_data(self, data: bytes) -> None:
         self._frames.receive_data(data)
+
+    def give_up_partial(self) -> None:
+        self._frames.give_up_partial()
 
     def next_frame(self) -> Received | Refused | NeedData:
         frame = self._frames.next_frame()

@@ -88,6 +88,8 @@ class DisplayLink:
         flight = self._in_flight
         if flight is None or now < flight.deadline:
             return b""
+        # Whatever half-frame the decoder holds is not going to complete after this long.
+        self.decoder.give_up_partial()
         if flight.retries >= self.max_retries:
             self._finish(Failed(flight.seq, flight.command, None))
             return b""
