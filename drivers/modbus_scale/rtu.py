@@ -4,11 +4,13 @@ The framing and CRC-16/MODBUS are pymodbus's (``FramerRTU``); this module only a
 the shape of our other decoders (``receive_data`` / ``next_frame`` / ``stats``) so that the
 simulator and the tests can use them, and wraps pymodbus's exceptions once.
 
-RTU frames carry no length and no start marker; pymodbus sizes a frame from its function code and
-byte count. Its recovery, as its ``FramerRTU`` docstring lists: skip leading bytes that cannot
-start a known PDU, wait while a frame is incomplete, and on a CRC mismatch drop everything
-buffered. That last rule is pymodbus's, not ours: on a master-driven bus the next request or
-reply starts a fresh buffer anyway.
+RTU frames carry no length and no start marker; a frame is sized from its function code and
+byte count by pymodbus's PDU classes (``calculateRtuFrameSize``). pymodbus's own
+``FramerRTU.handleFrame`` consumes the whole buffer with each frame (a master reads one reply per
+request) and drops everything on a CRC mismatch. A simulator that may receive several requests in
+one read needs more, so the scan here is ours and the parts are pymodbus's: at each offset, size a
+candidate; wait while it is incomplete; on a bad CRC or an unknown function code drop one byte
+and try the next offset. That makes the result independent of how the bytes were chunked.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class RtuDecoder:
     """``is_server=True`` decodes requests (a slave's view), False decodes responses."""
 
     def __init__(self, *, is_server: bool, max_size: int = 4 * MAX_ADU) -> None:
-        self._framer = FramerRTU(DecodePDU(is_server=is_server))
+        self._pdus = DecodePDU(is_server=is_server)
         self._buf = ReceiveBuffer(max_size=max_size)
 
     @property
@@ -47,20 +49,46 @@ class RtuDecoder:
         self._buf.append(data)
 
     def next_frame(self) -> ModbusPDU | NeedData:
-        while len(self._buf):
-            try:
-                used, pdu = self._framer.handleFrame(bytes(self._buf), 0, 0)
-            except (ModbusException, ValueError, IndexError):
-                # A frame with a good CRC whose body pymodbus cannot decode: drop it all.
-                self._buf.stats.malformed += 1
-                self._buf.discard(len(self._buf))
+        buf = self._buf
+        while len(buf) >= FramerRTU.MIN_SIZE:
+            data = bytes(buf)
+            size = self._candidate_size(data)
+            if size is None:
+                buf.discard(1)
                 continue
-            if pdu is not None:
-                self._buf.take(used)
-                self._buf.stats.frames += 1
-                return pdu
-            if used == 0:
+            if size == 0 or len(data) < size:
                 return NEED_DATA
-            self._buf.stats.bad_checksum += 1
-            self._buf.discard(used)
+            pdu = self._maybe_pdu(data[:size])
+            if pdu is None:
+                buf.discard(1)
+                continue
+            buf.take(size)
+            buf.stats.frames += 1
+            return pdu
         return NEED_DATA
+
+    def _candidate_size(self, data: bytes) -> int | None:
+        """Frame size at offset 0; 0 = not yet known; None = no PDU starts here."""
+        pdu_class = self._pdus.lookupPduClass(data)
+        if pdu_class is None:
+            return None
+        try:
+            size = pdu_class.calculateRtuFrameSize(data)
+        except ModbusException:
+            return None
+        if size and not FramerRTU.MIN_SIZE <= size <= MAX_ADU:
+            self._buf.stats.bad_length += 1
+            return None
+        return size
+
+    def _maybe_pdu(self, frame: bytes) -> ModbusPDU | None:
+        crc = (frame[-2] << 8) + frame[-1]  # the order FramerRTU.compute_CRC returns it in
+        if not FramerRTU.check_CRC(frame[:-2], crc):
+            self._buf.stats.bad_checksum += 1
+            return None
+        pdu = self._pdus.decode(frame[1:-2])
+        if pdu is None:  # a good CRC around a body pymodbus cannot decode
+            self._buf.stats.malformed += 1
+            return None
+        pdu.dev_id = frame[0]
+        return pdu
