@@ -1,8 +1,19 @@
-"""A bounds-checked reader over a frame's data: running off the end is a FrameError."""
+"""Big-endian field reading and writing shared by the record and command codecs.
+
+Reading past the end of a frame's data is a FrameError (the wire sent something short);
+a value that does not fit its field when writing is an EncodeError (the caller's mistake).
+"""
 
 from __future__ import annotations
 
-from drivers.errors import FrameError
+from drivers.errors import EncodeError, FrameError
+
+
+def pack_uint(value: int, size: int, name: str) -> bytes:
+    try:
+        return value.to_bytes(size, "big")
+    except OverflowError:
+        raise EncodeError(f"{name}={value} does not fit in {size} unsigned bytes") from None
 
 
 class Cursor:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from drivers.errors import DeviceError, EncodeError
+from drivers.thingmagic.codec import pack_uint
 from drivers.thingmagic.frames import Request, Response
 from drivers.thingmagic.status import SUCCESS, describe
 
@@ -71,19 +72,13 @@ SINGULATION_OPTION_FLAG_METADATA: Final = 0x10
 DEFAULT_METADATA_FLAGS: Final = 0x01FF
 
 
-def _u(value: int, size: int, name: str) -> bytes:
-    if not 0 <= value < 1 << (8 * size):
-        raise EncodeError(f"{name}={value} does not fit in {size} unsigned bytes")
-    return value.to_bytes(size, "big")
-
-
 def get_version() -> Request:
     return Request(OPCODE_VERSION)
 
 
 def set_baud_rate(baud: int) -> Request:
     """Answered at the old speed; the module switches after the reply (not saved to NVM)."""
-    return Request(OPCODE_SET_BAUD_RATE, _u(baud, 4, "baud"))
+    return Request(OPCODE_SET_BAUD_RATE, pack_uint(baud, 4, "baud"))
 
 
 def get_region() -> Request:
@@ -91,7 +86,7 @@ def get_region() -> Request:
 
 
 def set_region(code: int) -> Request:
-    return Request(OPCODE_SET_REGION, _u(code, 1, "region"))
+    return Request(OPCODE_SET_REGION, pack_uint(code, 1, "region"))
 
 
 def get_read_tx_power(*, with_limits: bool = False) -> Request:
@@ -101,25 +96,26 @@ def get_read_tx_power(*, with_limits: bool = False) -> Request:
 
 def set_read_tx_power(cdbm: int) -> Request:
     """Power in centi-dBm: 2700 is 27.00 dBm, the M6e Nano's maximum."""
-    return Request(OPCODE_SET_READ_TX_POWER, _u(cdbm, 2, "cdbm"))
+    return Request(OPCODE_SET_READ_TX_POWER, pack_uint(cdbm, 2, "cdbm"))
 
 
 def set_tag_protocol(protocol: int = TAG_PROTOCOL_GEN2) -> Request:
-    return Request(OPCODE_SET_TAG_PROTOCOL, _u(protocol, 2, "protocol"))
+    return Request(OPCODE_SET_TAG_PROTOCOL, pack_uint(protocol, 2, "protocol"))
 
 
 def set_antenna_plan(ports: Sequence[tuple[int, int]]) -> Request:
     """Search list of (TX port, RX port) pairs, option 02: ``[(1, 1)]`` is monostatic port 1."""
     if not ports:
         raise EncodeError("the antenna search list needs at least one (tx, rx) pair")
-    body = b"".join(_u(tx, 1, "tx port") + _u(rx, 1, "rx port") for tx, rx in ports)
+    body = b"".join(pack_uint(tx, 1, "tx port") + pack_uint(rx, 1, "rx port") for tx, rx in ports)
     return Request(OPCODE_SET_ANTENNA_PORT, b"\x02" + body)
 
 
 def set_reader_config(key: int, value: int) -> Request:
     """``set_reader_config(CONFIG_ENABLE_READ_FILTER, 0)`` is SparkFun's first start-up step."""
     return Request(
-        OPCODE_SET_READER_OPTIONAL_PARAMS, b"\x01" + _u(key, 1, "key") + _u(value, 1, "value")
+        OPCODE_SET_READER_OPTIONAL_PARAMS,
+        b"\x01" + pack_uint(key, 1, "key") + pack_uint(value, 1, "value"),
     )
 
 
@@ -139,10 +135,10 @@ def start_continuous_read(
         raise EncodeError("off_time_ms goes with SEARCH_FLAG_DUTY_CYCLE_CONTROL, and only with it")
     embedded = (
         bytes((SINGULATION_OPTION_FLAG_METADATA,))
-        + _u(search_flags, 2, "search_flags")
-        + _u(search_timeout_ms, 2, "search_timeout_ms")
-        + (b"" if off_time_ms is None else _u(off_time_ms, 2, "off_time_ms"))
-        + _u(metadata_flags, 2, "metadata_flags")
+        + pack_uint(search_flags, 2, "search_flags")
+        + pack_uint(search_timeout_ms, 2, "search_timeout_ms")
+        + (b"" if off_time_ms is None else pack_uint(off_time_ms, 2, "off_time_ms"))
+        + pack_uint(metadata_flags, 2, "metadata_flags")
     )
     head = bytes((0x00, 0x00, TM_OPTION_CONTINUOUS_READING, OPCODE_READ_TAG_ID_MULTIPLE))
     # timeout 0 ("zero for true continuous reading"), no multi-protocol flags, one protocol with
@@ -164,12 +160,18 @@ def clear_tag_buffer() -> Request:
 
 def read_tag_multiple(timeout_ms: int, *, search_flags: int = 0x0013) -> Request:
     """A timed inventory into the tag buffer; the reply carries the tag count (u32)."""
-    body = b"\x00" + _u(search_flags, 2, "search_flags") + _u(timeout_ms, 2, "timeout_ms")
+    body = (
+        b"\x00"
+        + pack_uint(search_flags, 2, "search_flags")
+        + pack_uint(timeout_ms, 2, "timeout_ms")
+    )
     return Request(OPCODE_READ_TAG_ID_MULTIPLE, body)
 
 
 def get_tag_buffer(metadata_flags: int = DEFAULT_METADATA_FLAGS) -> Request:
-    return Request(OPCODE_GET_TAG_ID_BUFFER, _u(metadata_flags, 2, "metadata_flags") + b"\x00")
+    return Request(
+        OPCODE_GET_TAG_ID_BUFFER, pack_uint(metadata_flags, 2, "metadata_flags") + b"\x00"
+    )
 
 
 def get_temperature() -> Request:

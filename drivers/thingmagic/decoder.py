@@ -23,7 +23,6 @@ from typing import Final, Generic, TypeVar
 
 from drivers.buffer import DEFAULT_MAX_SIZE, DecoderStats, ReceiveBuffer
 from drivers.sentinel import NEED_DATA, NeedData
-from drivers.thingmagic.crc import tm_crc
 from drivers.thingmagic.frames import (
     MAX_DATA_LEN,
     REQUEST_OVERHEAD,
@@ -31,6 +30,7 @@ from drivers.thingmagic.frames import (
     SOF,
     Request,
     Response,
+    crc_matches,
 )
 
 _SOF_BYTES: Final = bytes((SOF,))
@@ -68,7 +68,7 @@ class _FrameDecoder(Generic[F]):
             if len(buf) < total:
                 return NEED_DATA
             raw = buf.peek(total)
-            if tm_crc(raw[1:-2]) != int.from_bytes(raw[-2:], "big"):
+            if not crc_matches(raw):
                 buf.stats.bad_checksum += 1
                 buf.discard_until(_SOF_BYTES, start=1)
                 continue

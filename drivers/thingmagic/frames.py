@@ -25,6 +25,11 @@ def crc_bytes(body: bytes) -> bytes:
     return tm_crc(body).to_bytes(2, "big")
 
 
+def crc_matches(raw: bytes) -> bool:
+    """Whether the last two bytes of a whole frame are the CRC of everything after the 0xFF."""
+    return tm_crc(raw[1:-2]) == int.from_bytes(raw[-2:], "big")
+
+
 def check_frame(raw: bytes, overhead: int) -> None:
     """Raise FrameError unless ``raw`` is exactly one frame with a good CRC."""
     if len(raw) < overhead or raw[0] != SOF:
@@ -33,7 +38,7 @@ def check_frame(raw: bytes, overhead: int) -> None:
         raise FrameError(f"LEN 0x{raw[1]:02X} exceeds 0x{MAX_DATA_LEN:02X}")
     if len(raw) != raw[1] + overhead:
         raise FrameError(f"LEN says {raw[1] + overhead} bytes, got {len(raw)}")
-    if tm_crc(raw[1:-2]) != int.from_bytes(raw[-2:], "big"):
+    if not crc_matches(raw):
         raise FrameError(f"bad CRC: {raw.hex(' ')}")
 
 

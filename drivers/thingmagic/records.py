@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from drivers.errors import DeviceError, EncodeError, FrameError
-from drivers.thingmagic.cursor import Cursor
+from drivers.thingmagic.codec import Cursor, pack_uint
 from drivers.thingmagic.frames import Response
 from drivers.thingmagic.status import NO_TAGS_FOUND, SUCCESS, describe
 from drivers.thingmagic.tag_read import (
@@ -130,10 +130,9 @@ def _parse_header(cur: Cursor) -> _StreamHeader:
 
 def _stream_header(*, metadata_flags: int, search_flags: int, multi_select: bool) -> bytes:
     marker = bytes((TMR_SR_TAGOP_MULTI_SELECT,)) if multi_select else b""
-    try:
-        fields = search_flags.to_bytes(2, "big") + metadata_flags.to_bytes(2, "big")
-    except OverflowError:
-        raise EncodeError("search and metadata flags are 16-bit") from None
+    fields = pack_uint(search_flags, 2, "search_flags") + pack_uint(
+        metadata_flags, 2, "metadata_flags"
+    )
     return marker + bytes((SINGULATION_OPTION_FLAG_METADATA,)) + fields
 
 
@@ -249,9 +248,6 @@ def encode_tag_buffer(reads: list[TagRead], *, metadata_flags: int = 0x01FF) -> 
     """The 0x29 reply a module sends for ``reads`` (the simulator's side of a sync read)."""
     if len(reads) > 0xFF:
         raise EncodeError(f"{len(reads)} records do not fit one reply")
-    try:
-        head = metadata_flags.to_bytes(2, "big") + bytes((0, len(reads)))
-    except OverflowError:
-        raise EncodeError("metadata flags are 16-bit") from None
+    head = pack_uint(metadata_flags, 2, "metadata_flags") + bytes((0, len(reads)))
     body = b"".join(encode_tag_read(read, metadata_flags) for read in reads)
     return Response(OPCODE_GET_TAG_ID_BUFFER, SUCCESS, head + body)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from drivers.errors import EncodeError, FrameError
+from drivers.thingmagic.codec import Cursor, pack_uint
 from drivers.thingmagic.crc import gen2_crc16
-from drivers.thingmagic.cursor import Cursor
 
 METADATA_FLAG_READCOUNT: Final = 0x0001
 METADATA_FLAG_RSSI: Final = 0x0002
@@ -153,13 +153,6 @@ def decode_tag_read(cur: Cursor, flags: int) -> TagRead:
     return replace(meta, epc=epc, pc=pc, tag_crc=tag_crc, xpc=xpc)
 
 
-def _uint(value: int, size: int, name: str) -> bytes:
-    try:
-        return value.to_bytes(size, "big")
-    except OverflowError:
-        raise EncodeError(f"{name}={value} does not fit in {size} bytes") from None
-
-
 def _encode_ports(read: TagRead) -> bytes:
     for port in (read.tx_port, read.rx_port):
         if not 1 <= port <= MAX_PORT:
@@ -176,8 +169,8 @@ def _encode_rssi(rssi: int | None) -> bytes:
 
 def _encode_data(read: TagRead) -> bytes:
     if read.data_error is not None:
-        return _uint(DATA_ERROR_MARKER, 2, "data") + _uint(read.data_error, 2, "data_error")
-    return _uint(len(read.data) * 8, 2, "data bits") + read.data
+        return pack_uint(DATA_ERROR_MARKER, 2, "data") + pack_uint(read.data_error, 2, "data_error")
+    return pack_uint(len(read.data) * 8, 2, "data bits") + read.data
 
 
 def _wire_protocol(read: TagRead, flags: int) -> int | None:
@@ -193,19 +186,19 @@ def encode_metadata(read: TagRead, flags: int) -> bytes:
         raise EncodeError(f"unknown metadata flags 0x{flags:04X}")
     protocol = _wire_protocol(read, flags)
     parts = [
-        _uint(read.read_count, 1, "read_count") if flags & METADATA_FLAG_READCOUNT else b"",
+        pack_uint(read.read_count, 1, "read_count") if flags & METADATA_FLAG_READCOUNT else b"",
         _encode_rssi(read.rssi_dbm) if flags & METADATA_FLAG_RSSI else b"",
         _encode_ports(read) if flags & METADATA_FLAG_ANTENNAID else b"",
-        _uint(read.frequency_khz or 0, 3, "frequency_khz")
+        pack_uint(read.frequency_khz or 0, 3, "frequency_khz")
         if flags & METADATA_FLAG_FREQUENCY
         else b"",
-        _uint(read.timestamp_ms or 0, 4, "timestamp_ms")
+        pack_uint(read.timestamp_ms or 0, 4, "timestamp_ms")
         if flags & METADATA_FLAG_TIMESTAMP
         else b"",
-        _uint(read.phase or 0, 2, "phase") if flags & METADATA_FLAG_PHASE else b"",
-        _uint(protocol, 1, "protocol") if protocol is not None else b"",
+        pack_uint(read.phase or 0, 2, "phase") if flags & METADATA_FLAG_PHASE else b"",
+        pack_uint(protocol, 1, "protocol") if protocol is not None else b"",
         _encode_data(read) if flags & METADATA_FLAG_DATA else b"",
-        _uint(read.gpio or 0, 1, "gpio") if flags & METADATA_FLAG_GPIO_STATUS else b"",
+        pack_uint(read.gpio or 0, 1, "gpio") if flags & METADATA_FLAG_GPIO_STATUS else b"",
     ]
     zeros = (flags & METADATA_FLAGS_GEN2_ONLY).bit_count() if _has_pc(protocol) else 0
     zeros += 2 * bool(flags & METADATA_FLAG_BRAND_IDENTIFIER) + bool(flags & METADATA_FLAG_TAGTYPE)
@@ -221,7 +214,7 @@ def _xpc_length(pc: int, xpc: bytes) -> int:
 def _encode_pc(read: TagRead) -> bytes:
     if len(read.xpc) != _xpc_length(read.pc, read.xpc):
         raise EncodeError(f"PC 0x{read.pc:04X} does not match XPC {read.xpc.hex()!r}")
-    return _uint(read.pc, 2, "pc") + read.xpc
+    return pack_uint(read.pc, 2, "pc") + read.xpc
 
 
 def encode_epc_block(read: TagRead, flags: int) -> bytes:
@@ -230,9 +223,9 @@ def encode_epc_block(read: TagRead, flags: int) -> bytes:
     tag_crc = read.tag_crc
     if tag_crc is None and protocol != TAG_PROTOCOL_ATA:
         tag_crc = gen2_crc16(head + read.epc)
-    tail = b"" if protocol == TAG_PROTOCOL_ATA else _uint(tag_crc or 0, 2, "tag_crc")
+    tail = b"" if protocol == TAG_PROTOCOL_ATA else pack_uint(tag_crc or 0, 2, "tag_crc")
     block = head + read.epc + tail
-    return _uint(len(block) * 8, 2, "EPC bits") + block
+    return pack_uint(len(block) * 8, 2, "EPC bits") + block
 
 
 def encode_tag_read(read: TagRead, flags: int) -> bytes:
