@@ -102,13 +102,17 @@ class Uplink:
     def _on_connection_error(self, exc: aiomqtt.MqttError) -> None:
         rc = getattr(exc, "rc", None)
         code = getattr(rc, "value", rc)
-        if (
-            code in _BAD_PROTOCOL_CODES
-            and self._protocol == aiomqtt.ProtocolVersion.V5
-            and self._config.mqtt.protocol == "auto"
-        ):
+        v5 = self._protocol == aiomqtt.ProtocolVersion.V5
+        if self._config.mqtt.protocol != "auto":
+            log.debug("connection error: %s", exc)
+        elif code in _BAD_PROTOCOL_CODES and v5:
             log.info("broker %s refused MQTT v5; falling back to 3.1.1", self._where())
             self._protocol = aiomqtt.ProtocolVersion.V311
+        elif rc is None and "timed out" in str(exc):
+            # Some small brokers accept the TCP connection but never answer a v5 CONNECT
+            # (amqtt does this when a will is set); try the other version next time.
+            self._protocol = aiomqtt.ProtocolVersion.V311 if v5 else aiomqtt.ProtocolVersion.V5
+            log.info("no CONNACK from %s; trying MQTT %s", self._where(), self._protocol_name())
         else:
             log.debug("connection error: %s", exc)
 

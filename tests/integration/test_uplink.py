@@ -1,0 +1,130 @@
+"""The uplink against a real broker: order, PUBACK-driven deletion, status and last will,
+and the fallback to MQTT 3.1.1 on a broker that refuses v5."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import Config, parse_config
+from gateway.demo.broker import BrokerProcess
+from gateway.events import DeviceStatus
+from gateway.ids import new_event_id
+from gateway.outbox import Outbox
+from gateway.status import StatusBoard
+from gateway.tail import subscribe
+from gateway.uplink import Uplink
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
+
+
+def make_config(url: str, tmp: Path, batch: int = 0) -> Config:
+    return parse_config(
+        f"""
+[site]
+store = "store-042"
+gateway = "gw-1"
+[mqtt]
+url = "{url}"
+batch = {batch}
+inflight = 8
+[storage]
+path = "{tmp / "outbox.db"}"
+[privacy]
+customer_ids = "omit"
+[[readers]]
+id = "door"
+driver = "em4100"
+port = "/dev/null"
+zone = "entrance"
+"""
+    )
+
+
+def events(n: int) -> list[DeviceStatus]:
+    return [
+        DeviceStatus(
+            id=str(new_event_id()),
+            ts="2026-11-22T10:00:00.000Z",
+            store="store-042",
+            gateway="gw-1",
+            device="door",
+            state=f"s{i}",
+        )
+        for i in range(n)
+    ]
+
+
+async def collect(url: str, into: list[tuple[str, dict[str, Any]]], ready: asyncio.Event) -> None:
+    await subscribe(url, "silentcommerce/v1/#", lambda k, o: into.append((k, o)), ready)
+
+
+async def run_until(cond: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("batch", [0, 50])
+async def test_events_arrive_in_seq_order_and_leave_the_outbox(
+    broker: BrokerProcess, tmp_path: Path, batch: int
+) -> None:
+    config = make_config(broker.url, tmp_path, batch)
+    outbox = Outbox.open(config.storage.path)
+    outbox.append(events(300))
+    uplink = Uplink(config, outbox, StatusBoard(outbox.backlog))
+    got: list[tuple[str, dict[str, Any]]] = []
+    ready = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+        sub = tg.create_task(collect(broker.url, got, ready))
+        await ready.wait()
+        up = tg.create_task(uplink.run())
+        await run_until(lambda: sum(k == "event" for k, _ in got) >= 300)
+        await run_until(lambda: outbox.backlog().count == 0)
+        uplink.stop()
+        await up
+        sub.cancel()
+    seqs = [o["seq"] for k, o in got if k == "event"]
+    assert seqs == list(range(1, 301))
+    # A retained status of an earlier test may come first; then ours: online ... offline.
+    states = [o["state"] for k, o in got if k == "status"]
+    assert "online" in states[-3:]
+    assert states[-1] == "offline"
+
+
+async def test_falls_back_to_mqtt_311_on_a_broker_without_v5(tmp_path: Path) -> None:
+    with BrokerProcess("amqtt") as amqtt:
+        config = make_config(amqtt.url, tmp_path)
+        outbox = Outbox.open(config.storage.path)
+        outbox.append(events(5))
+        uplink = Uplink(config, outbox, StatusBoard(outbox.backlog))
+        task = asyncio.create_task(uplink.run())
+        await run_until(lambda: outbox.backlog().count == 0, timeout=30)
+        uplink.stop()
+        await task
+
+
+async def test_last_will_marks_the_gateway_offline(broker: BrokerProcess, tmp_path: Path) -> None:
+    """A gateway that vanishes without DISCONNECT (a power cut) is shown offline by its will."""
+    config = make_config(broker.url, tmp_path)
+    config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"keepalive_s": 5})})
+    outbox = Outbox.open(config.storage.path)
+    uplink = Uplink(config, outbox, StatusBoard(outbox.backlog))
+    got: list[tuple[str, dict[str, Any]]] = []
+    ready = asyncio.Event()
+    async with asyncio.TaskGroup() as tg:
+        sub = tg.create_task(collect(broker.url, got, ready))
+        await ready.wait()
+        up = tg.create_task(uplink.run())
+        await run_until(lambda: any(o.get("state") == "online" for _, o in got))
+        # Kill the socket under the client without an MQTT DISCONNECT.
+        await run_until(lambda: uplink.connected.is_set())
+        up.cancel()
+        await run_until(lambda: any(o.get("state") == "offline" for _, o in got), timeout=15)
+        sub.cancel()
+    offline = [o for _, o in got if o.get("state") == "offline"]
+    assert json.dumps(offline[-1]).count("version") == 1
