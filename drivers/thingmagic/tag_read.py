@@ -185,24 +185,28 @@ def encode_metadata(read: TagRead, flags: int) -> bytes:
     if flags & ~METADATA_FLAGS_KNOWN:
         raise EncodeError(f"unknown metadata flags 0x{flags:04X}")
     protocol = _wire_protocol(read, flags)
-    parts = [
-        pack_uint(read.read_count, 1, "read_count") if flags & METADATA_FLAG_READCOUNT else b"",
-        _encode_rssi(read.rssi_dbm) if flags & METADATA_FLAG_RSSI else b"",
-        _encode_ports(read) if flags & METADATA_FLAG_ANTENNAID else b"",
-        pack_uint(read.frequency_khz or 0, 3, "frequency_khz")
-        if flags & METADATA_FLAG_FREQUENCY
-        else b"",
-        pack_uint(read.timestamp_ms or 0, 4, "timestamp_ms")
-        if flags & METADATA_FLAG_TIMESTAMP
-        else b"",
-        pack_uint(read.phase or 0, 2, "phase") if flags & METADATA_FLAG_PHASE else b"",
-        pack_uint(protocol, 1, "protocol") if protocol is not None else b"",
-        _encode_data(read) if flags & METADATA_FLAG_DATA else b"",
-        pack_uint(read.gpio or 0, 1, "gpio") if flags & METADATA_FLAG_GPIO_STATUS else b"",
-    ]
+    out = bytearray()
+    if flags & METADATA_FLAG_READCOUNT:
+        out += pack_uint(read.read_count, 1, "read_count")
+    if flags & METADATA_FLAG_RSSI:
+        out += _encode_rssi(read.rssi_dbm)
+    if flags & METADATA_FLAG_ANTENNAID:
+        out += _encode_ports(read)
+    if flags & METADATA_FLAG_FREQUENCY:
+        out += pack_uint(read.frequency_khz or 0, 3, "frequency_khz")
+    if flags & METADATA_FLAG_TIMESTAMP:
+        out += pack_uint(read.timestamp_ms or 0, 4, "timestamp_ms")
+    if flags & METADATA_FLAG_PHASE:
+        out += pack_uint(read.phase or 0, 2, "phase")
+    if protocol is not None:
+        out += pack_uint(protocol, 1, "protocol")
+    if flags & METADATA_FLAG_DATA:
+        out += _encode_data(read)
+    if flags & METADATA_FLAG_GPIO_STATUS:
+        out += pack_uint(read.gpio or 0, 1, "gpio")
     zeros = (flags & METADATA_FLAGS_GEN2_ONLY).bit_count() if _has_pc(protocol) else 0
     zeros += 2 * bool(flags & METADATA_FLAG_BRAND_IDENTIFIER) + bool(flags & METADATA_FLAG_TAGTYPE)
-    return b"".join(parts) + bytes(zeros)
+    return bytes(out) + bytes(zeros)
 
 
 def _xpc_length(pc: int, xpc: bytes) -> int:
