@@ -13,9 +13,30 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from drivers.buffer import DecoderStats
 from drivers.errors import DriverError, FrameError
+from drivers.modbus_scale import RtuDecoder
+from drivers.relay import ChannelStatus
+from drivers.relay import CommandDecoder as RelayCommandDecoder
+from drivers.relay import StatusDecoder as RelayStatusDecoder
+from drivers.sentinel import NEED_DATA
+from drivers.serial_display import (
+    Ack,
+    Clear,
+    Command,
+    ErrorCode,
+    Nak,
+    Ping,
+    Reply,
+    SetBrightness,
+    ShowText,
+)
+from drivers.serial_display import CommandDecoder as DisplayCommandDecoder
+from drivers.serial_display import ReplyDecoder as DisplayReplyDecoder
+from drivers.serial_display import encode as encode_display
+from drivers.serial_display import encode_reply as encode_display_reply
 from drivers.thingmagic.decoder import RequestDecoder, ResponseDecoder
 from drivers.thingmagic.records import parse_stream_message, parse_tag_buffer
 
@@ -69,7 +90,86 @@ def thingmagic_requests() -> FuzzTarget:
     return FuzzTarget(feed, _thingmagic_corpus("host->module"), decoder.stats)
 
 
+class _PullDecoder(Protocol):
+    @property
+    def stats(self) -> DecoderStats: ...
+
+    def receive_data(self, data: bytes) -> None: ...
+    def next_frame(self) -> object: ...
+
+
+def _pulling(decoder: _PullDecoder, corpus: Sequence[bytes]) -> FuzzTarget:
+    """For decoders with ``next_frame() -> frame | NEED_DATA``; counts frames by type."""
+    parsed: dict[str, int] = {}
+
+    def feed(data: bytes) -> int:
+        decoder.receive_data(data)
+        count = 0
+        while (frame := decoder.next_frame()) is not NEED_DATA:
+            count += 1
+            kind = type(frame).__name__
+            parsed[kind] = parsed.get(kind, 0) + 1
+        return count
+
+    return FuzzTarget(feed, corpus, decoder.stats, parsed=parsed)
+
+
+def _modbus_corpus(valid: bool) -> list[bytes]:
+    entries = json.loads((VECTORS / "modbus_weight.json").read_text())
+    hexes = [h for e in entries if e["valid"] == valid for h in e.get("hexes", [e.get("hex")])]
+    return [bytes.fromhex(h.replace(",", " ")) for h in hexes]
+
+
+def relay_commands() -> FuzzTarget:
+    entries = json.loads((VECTORS / "lcus_relay.json").read_text())
+    corpus = [bytes.fromhex(e["hex"]) for e in entries]
+    return _pulling(RelayCommandDecoder(), corpus)
+
+
+def relay_status() -> FuzzTarget:
+    corpus = [ChannelStatus(ch, on).to_bytes() for ch in range(1, 9) for on in (False, True)]
+    return _pulling(RelayStatusDecoder(), corpus)
+
+
+def display_commands() -> FuzzTarget:
+    commands: list[Command] = [
+        Ping(),
+        ShowText(0, "Hi", 10),
+        ShowText(1, "Grüße"),
+        Clear(),
+        SetBrightness(50),
+    ]
+    corpus = [encode_display(c, seq).to_bytes() for seq, c in enumerate(commands)]
+    return _pulling(DisplayCommandDecoder(), corpus)
+
+
+def display_replies() -> FuzzTarget:
+    replies: list[Reply] = [Ack(1), Nak(2, ErrorCode.BAD_LINE), Nak(200, ErrorCode.BUSY)]
+    return _pulling(DisplayReplyDecoder(), [encode_display_reply(r).to_bytes() for r in replies])
+
+
+def modbus_requests() -> FuzzTarget:
+    return _pulling(RtuDecoder(is_server=True), _modbus_corpus(valid=True))
+
+
+def modbus_responses() -> FuzzTarget:
+    # No real weight-transmitter responses were found (PROTOCOLS.md 5.3): documented layouts.
+    corpus = [
+        bytes.fromhex("01 03 04 00 00 04 D2 78 AE"),
+        bytes.fromhex("01 03 04 FF FF FB 2E 39 3B"),
+        bytes.fromhex("01 83 02 C0 F1"),
+        bytes.fromhex("01 10 00 08 00 01 80 0B"),
+    ]
+    return _pulling(RtuDecoder(is_server=False), corpus)
+
+
 TARGETS: dict[str, Callable[[], FuzzTarget]] = {
     "thingmagic-responses": thingmagic_responses,
     "thingmagic-requests": thingmagic_requests,
+    "relay-commands": relay_commands,
+    "relay-status": relay_status,
+    "serial-display-commands": display_commands,
+    "serial-display-replies": display_replies,
+    "modbus-rtu-requests": modbus_requests,
+    "modbus-rtu-responses": modbus_responses,
 }

@@ -51,7 +51,7 @@ class RtuDecoder:
     def next_frame(self) -> ModbusPDU | NeedData:
         buf = self._buf
         while len(buf) >= FramerRTU.MIN_SIZE:
-            data = bytes(buf)
+            data = buf.peek(MAX_ADU)  # no frame is longer; garbage past it can wait
             size = self._candidate_size(data)
             if size is None:
                 buf.discard(1)
