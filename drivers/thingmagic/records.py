@@ -21,6 +21,14 @@ from typing import Final
 
 from drivers.errors import DeviceError, EncodeError, FrameError
 from drivers.thingmagic.codec import Cursor, pack_uint
+from drivers.thingmagic.commands import (
+    OPCODE_GET_TAG_ID_BUFFER,
+    OPCODE_MULTI_PROTOCOL_TAG_OP,
+    OPCODE_READ_TAG_ID_MULTIPLE,
+    SINGULATION_OPTION_FLAG_METADATA,
+    TM_OPTION_CONTINUOUS_READING,
+    TM_OPTION_STOP_READING,
+)
 from drivers.thingmagic.frames import Response
 from drivers.thingmagic.status import NO_TAGS_FOUND, SUCCESS, describe
 from drivers.thingmagic.tag_read import (
@@ -50,16 +58,10 @@ __all__ = [
     "parse_tag_count",
 ]
 
-OPCODE_READ_TAG_ID_MULTIPLE: Final = 0x22
-OPCODE_GET_TAG_ID_BUFFER: Final = 0x29
-OPCODE_MULTI_PROTOCOL_TAG_OP: Final = 0x2F
 TMR_SR_TAGOP_MULTI_SELECT: Final = 0x88
 MULTI_SELECT_MARKERS: Final = frozenset({TMR_SR_TAGOP_MULTI_SELECT, 0x81, 0x84})
-SINGULATION_OPTION_FLAG_METADATA: Final = 0x10
 RESPONSE_TYPE_TAG: Final = 0x01
 RESPONSE_TYPE_STATUS: Final = 0x02
-TM_OPTION_CONTINUOUS_READING: Final = 0x01
-TM_OPTION_STOP_READING: Final = 0x02
 CAPTURED_KEEPALIVE_SEARCH_FLAGS: Final = 0x051F  # 2024 capture data22_3
 
 

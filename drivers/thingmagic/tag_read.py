@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from drivers.errors import EncodeError, FrameError
 from drivers.thingmagic.codec import Cursor, pack_uint
+from drivers.thingmagic.commands import TAG_PROTOCOL_ATA, TAG_PROTOCOL_GEN2
 from drivers.thingmagic.crc import gen2_crc16
 
 METADATA_FLAG_READCOUNT: Final = 0x0001
@@ -40,8 +41,6 @@ METADATA_FLAG_TAGTYPE: Final = 0x2000
 METADATA_FLAGS_KNOWN: Final = 0x3FFF
 METADATA_FLAGS_GEN2_ONLY: Final = 0x0E00
 
-TAG_PROTOCOL_GEN2: Final = 0x05
-TAG_PROTOCOL_ATA: Final = 0x1D
 # An embedded tag operation that failed reports this bit length and a 2-byte error code instead
 # of data (mercuryapi: "0x8000 indicates the error, it is not the data length").
 DATA_ERROR_MARKER: Final = 0x8000

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from drivers.errors import EncodeError, FrameError
+from drivers.thingmagic.commands import OPCODE_VERSION
 from drivers.thingmagic.frames import Response
 from drivers.thingmagic.status import SUCCESS
 
-OPCODE_VERSION: Final = 0x03
 VERSION_DATA_LEN: Final = 20
 TMR_SR_MODEL_M5E: Final = 0x00
 TMR_SR_MODEL_M6E: Final = 0x18

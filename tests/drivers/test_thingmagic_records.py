@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.errors import DeviceError, EncodeError, FrameError
+from drivers.thingmagic.commands import TAG_PROTOCOL_ATA, TAG_PROTOCOL_GEN2
 from drivers.thingmagic.frames import Response
 from drivers.thingmagic.records import (
     KeepAlive,
@@ -31,7 +32,6 @@ from drivers.thingmagic.records import (
     parse_tag_buffer,
     parse_tag_count,
 )
-from drivers.thingmagic.tag_read import TAG_PROTOCOL_ATA, TAG_PROTOCOL_GEN2
 
 VECTORS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parents[1] / "vectors" / "thingmagic.json").read_text()
