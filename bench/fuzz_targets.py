@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Protocol
 
 from drivers.buffer import DecoderStats
+from drivers.em4100 import Em4100Decoder
 from drivers.errors import DriverError, FrameError
 from drivers.modbus_scale import RtuDecoder
+from drivers.pn532 import InformationFrame as Pn532Info
+from drivers.pn532 import Pn532CommandDecoder, Pn532Decoder, Pn532Poller
+from drivers.pn532 import State as Pn532State
 from drivers.relay import ChannelStatus
 from drivers.relay import CommandDecoder as RelayCommandDecoder
 from drivers.relay import StatusDecoder as RelayStatusDecoder
@@ -163,6 +167,67 @@ def modbus_responses() -> FuzzTarget:
     return _pulling(RtuDecoder(is_server=False), corpus)
 
 
+def _em4100_corpus() -> list[bytes]:
+    corpus: list[bytes] = []
+    for entry in json.loads((VECTORS / "em4100_uart.json").read_text()):
+        if "raw_hex" in entry:
+            corpus.append(bytes.fromhex(entry["raw_hex"]))
+        for payload in entry.get("ascii_payloads", [entry.get("ascii_payload")]):
+            if payload:
+                corpus += [
+                    b"\x02" + payload.encode() + b"\x03",
+                    b"\x02" + payload.encode() + b"\r\n\x03",
+                ]
+    return corpus
+
+
+def em4100_frames() -> FuzzTarget:
+    return _pulling(Em4100Decoder(), _em4100_corpus())
+
+
+def _pn532_corpus(direction: str) -> list[bytes]:
+    entries = json.loads((VECTORS / "pn532_hsu.json").read_text())
+    return [bytes.fromhex(e["hex"]) for e in entries if "hex" in e and e["dir"] != direction]
+
+
+def _polling_pn532() -> Pn532Poller:
+    """A poller through start-up with canned answers, waiting for its first poll's ACK."""
+    poller = Pn532Poller()
+    poller.start()
+    for code, params in ((0x15, b""), (0x03, bytes.fromhex("32 01 06 07")), (0x33, b"")):
+        poller.receive(Pn532Info(0xD5, code, params))
+    poller.poll()
+    return poller
+
+
+def pn532_responses() -> FuzzTarget:
+    """Host side: the decoder, and every frame through a poller that is polling."""
+    decoder = Pn532Decoder()
+    poller = _polling_pn532()
+    parsed: dict[str, int] = {}
+
+    def feed(data: bytes) -> int:
+        nonlocal poller
+        decoder.receive_data(data)
+        count = 0
+        for frame in decoder.frames():
+            count += 1
+            for event in poller.receive(frame).events:
+                kind = type(event).__name__
+                parsed[kind] = parsed.get(kind, 0) + 1
+            if poller.state is Pn532State.IDLE:
+                poller.poll()
+            elif poller.state is Pn532State.OFFLINE:
+                poller = _polling_pn532()
+        return count
+
+    return FuzzTarget(feed, _pn532_corpus("host->pn532"), decoder.stats, parsed=parsed)
+
+
+def pn532_commands() -> FuzzTarget:
+    return _pulling(Pn532CommandDecoder(), _pn532_corpus("pn532->host"))
+
+
 TARGETS: dict[str, Callable[[], FuzzTarget]] = {
     "thingmagic-responses": thingmagic_responses,
     "thingmagic-requests": thingmagic_requests,
@@ -172,4 +237,7 @@ TARGETS: dict[str, Callable[[], FuzzTarget]] = {
     "serial-display-replies": display_replies,
     "modbus-rtu-requests": modbus_requests,
     "modbus-rtu-responses": modbus_responses,
+    "em4100": em4100_frames,
+    "pn532-responses": pn532_responses,
+    "pn532-commands": pn532_commands,
 }
