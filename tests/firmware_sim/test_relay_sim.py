@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sim_far_end import FarEnd
 
-from drivers.relay import STATUS_QUERY, ChannelStatus, RelayCommand, StatusDecoder
+from drivers.relay import BAUDRATE, STATUS_QUERY, ChannelStatus, RelayCommand, StatusDecoder
 from drivers.sentinel import NEED_DATA
+from drivers.transport import open_serial
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
 
@@ -96,5 +97,24 @@ async def test_single_channel_board_stays_silent_and_a_replug_drops_the_relays(
         far.write(STATUS_QUERY)  # any traffic after the replug shows the powered-down board
         await settle(lambda: not sim.states[1])
         far.close()
+        port.close()
+        await asyncio.wait_for(task, 2)
+
+
+async def test_the_documented_session_over_open_serial(tmp_path: Path) -> None:
+    async with SimPort(tmp_path, "relay-doc") as port:
+        sim = RelayBoardSim(port, channels=2)
+        task = asyncio.create_task(sim.run())
+        reader, writer = await open_serial(str(port.path), baudrate=BAUDRATE)
+        writer.write(RelayCommand(channel=1, on=True).to_bytes())
+        writer.write(STATUS_QUERY)
+        decoder, states = StatusDecoder(), {}
+        async with asyncio.timeout(2):
+            while len(states) < 2:
+                decoder.receive_data(await reader.read(64))
+                while (line := decoder.next_frame()) is not NEED_DATA:
+                    states[line.channel] = line.on
+        assert states == {1: True, 2: False}
+        writer.close()
         port.close()
         await asyncio.wait_for(task, 2)

@@ -21,6 +21,7 @@ from drivers.serial_display import (
     SetBrightness,
     ShowText,
 )
+from drivers.transport import open_serial
 from firmware_sim.display import DisplaySim
 from firmware_sim.pty import Chunking, Delivery, SimPort
 
@@ -129,5 +130,36 @@ async def test_replies_arriving_byte_by_byte_are_reassembled(tmp_path: Path) -> 
         assert isinstance(await deliver(link, far, SetBrightness(80)), Delivered)
         assert len(far.reads) > 1
         far.close()
+        port.close()
+        await asyncio.wait_for(task, 2)
+
+
+async def test_the_documented_session_loop_over_open_serial(tmp_path: Path) -> None:
+    async with SimPort(tmp_path, "display-doc") as port:
+        sim = DisplaySim(port)
+        task = asyncio.create_task(sim.run())
+        reader, writer = await open_serial(str(port.path), baudrate=115200)
+        link = DisplayLink(ack_timeout_s=0.05)
+        loop = asyncio.get_running_loop()
+
+        async def deliver(command: Command) -> Delivered | Failed:
+            writer.write(link.send(command, loop.time()))
+            while (event := link.next_event()) is NEED_DATA:
+                assert link.deadline is not None
+                try:
+                    async with asyncio.timeout_at(link.deadline):
+                        link.receive_data(await reader.read(256))
+                except TimeoutError:
+                    writer.write(link.retransmission(loop.time()))
+            return event
+
+        sim.faults.drop_replies = 1
+        assert await deliver(ShowText(0, "Käse 2,99 €", 30)) == Delivered(
+            0, ShowText(0, "Käse 2,99 €", 30)
+        )
+        sim.faults.silent = True
+        assert await deliver(Ping()) == Failed(1, Ping(), None)
+        assert sim.visible() == {0: "Käse 2,99 €"}
+        writer.close()
         port.close()
         await asyncio.wait_for(task, 2)
