@@ -166,7 +166,9 @@ class SimPort:
             delivery = self.delivery
             chunks = list(self._chunks(data, delivery))
             for i, chunk in enumerate(chunks):
-                if i and delivery.gap_s > 0:
+                if i:
+                    # Yield even with no gap: a reader on the same loop then sees the chunks
+                    # one by one instead of all of them in one read.
                     await asyncio.sleep(delivery.gap_s)
                 if not await self._write_all(chunk):
                     return False

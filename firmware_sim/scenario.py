@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Final, Literal
 
 from firmware_sim.epc import DEFAULT_CUSTOMER_PREFIX, FILTER_POS_TRADE_ITEM, Sgtin, customer_epc
@@ -45,6 +46,24 @@ class Visit:
 
     def covers(self, t: float) -> bool:
         return self.start <= t < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioClock:
+    """Seconds into the scenario, on the monotonic clock; the device sims of one run share one.
+
+    Any ``Callable[[], float]`` will do where a clock is taken; tests pass their own.
+    """
+
+    origin: float = field(default_factory=time.monotonic)
+
+    def __call__(self) -> float:
+        return time.monotonic() - self.origin
+
+    @classmethod
+    def starting_at(cls, t: float) -> ScenarioClock:
+        """A clock that reads ``t`` now: skip to the interesting part of a scenario."""
+        return cls(time.monotonic() - t)
 
 
 @dataclass(frozen=True, slots=True)

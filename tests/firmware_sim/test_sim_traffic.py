@@ -106,8 +106,9 @@ def test_million_reads_well_under_a_second() -> None:
     )
     antennas = (*ANTENNAS, Antenna("door", 3, "shelf-b"))
     model = TrafficModel(miss_rate=0.1, burst_miss=0.7, neighbours={"shelf-a": ("shelf-b",)})
-    started = time.perf_counter()
+    # CPU time, not wall time: the suite shares two cores with other work.
+    started = time.process_time()
     r = generate_reads(scenario, antennas, model, 0.0, 3600.0, np.random.default_rng(1))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(r) > 1_000_000
     assert elapsed < 1.0
