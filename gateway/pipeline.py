@@ -84,7 +84,9 @@ class Pipeline:
         return events + self._store(self._stage.flush(now), 0, now)
 
     def _store(self, transitions: list[Transition], reads: int, now: float) -> list[AnyEvent]:
-        events = [self._factory.from_transition(t) for t in transitions]
+        # seq follows time within a run too (an exit decided now happened at its last read).
+        ordered = sorted(transitions, key=lambda t: t.t)
+        events = [self._factory.from_transition(t) for t in ordered]
         events += self._extra
         self._extra = []
         if events:

@@ -37,7 +37,9 @@ def decode_message(topic: str, payload: bytes) -> list[tuple[str, dict[str, Any]
 
 def format_event(event: dict[str, Any]) -> str:
     subject = event.get("subject") or {}
-    who = subject.get("gtin") or subject.get("id") or "-"
+    who = subject.get("id") or "-"
+    if subject.get("gtin"):
+        who = f"gtin {subject['gtin']} serial {subject.get('serial')}"
     if subject.get("kind") == "customer" and isinstance(who, str) and len(who) > 12:
         who = who[:12] + "…"
     extra = ""
