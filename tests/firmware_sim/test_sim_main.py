@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.__main__ import main, neighbours_in_a_row
+from firmware_sim.scenario import Scenario
+
+
+@pytest.mark.timeout(20)
+def test_runs_prints_a_config_and_writes_the_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth = tmp_path / "truth.json"
+    links = tmp_path / "devices"
+    argv = ["--duration", "0.5", "--dir", str(links), "--truth", str(truth), "--zones", "in,out"]
+    assert main([*argv, "--seed", "4", "--customers", "3", "--items", "2"]) == 0
+    out = capsys.readouterr().out
+    config = tomllib.loads(out[out.index("[[readers]]") :])
+    (reader,) = config["readers"]
+    assert reader["driver"] == "thingmagic"
+    assert reader["port"] == str(links / "door")
+    assert reader["antennas"] == {"1": "in", "2": "out"}
+    scenario = Scenario.from_json(truth.read_text())
+    assert scenario.zones == ("in", "out")
+    assert scenario.duration == 0.5
+    assert not (links / "door").exists()  # the port was closed on the way out
+
+
+def test_neighbours_in_a_row() -> None:
+    assert neighbours_in_a_row(["a", "b", "c"]) == {"a": ("b",), "b": ("a", "c"), "c": ("b",)}
