@@ -16,6 +16,7 @@ from drivers.modbus_scale.registers import (
     RegisterMap,
     WeightFormat,
     generic_channel,
+    preset,
 )
 from drivers.modbus_scale.rtu import RtuDecoder, encode_adu
 from drivers.modbus_scale.scale import Scale, WeightReading
@@ -33,6 +34,7 @@ __all__ = [
     "encode_adu",
     "generic_channel",
     "grams_from_raw",
+    "preset",
     "raw_from_registers",
     "registers_from_grams",
 ]

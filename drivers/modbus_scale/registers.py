@@ -85,3 +85,15 @@ FLINTEC_FT13_STATUS_ADDRESS: Final = 2
 FLINTEC_FT13_TARE_ADDRESS: Final = 3
 
 PRESETS: Final = {m.name: m for m in (LAUMAS, FLINTEC_FT13)}
+# The names a config file uses (gateway/config.py ``register_map``).
+_CONFIG_NAMES: Final = {"laumas": LAUMAS, "flintec": FLINTEC_FT13, "flintec-ft13": FLINTEC_FT13}
+
+
+def preset(name: str, *, channel: int = 1) -> RegisterMap:
+    """The map a config names: "generic" (with its channel), "laumas" or "flintec"."""
+    if name == "generic":
+        return generic_channel(channel)
+    try:
+        return _CONFIG_NAMES[name]
+    except KeyError:
+        raise EncodeError(f"unknown register map {name!r}") from None

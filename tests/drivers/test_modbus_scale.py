@@ -29,6 +29,7 @@ from drivers.modbus_scale import (
     WeightFormat,
     encode_adu,
     generic_channel,
+    preset,
     raw_from_registers,
     registers_from_grams,
 )
@@ -248,3 +249,11 @@ def test_arbitrary_bytes_never_raise_and_decode_the_same_in_any_chunking(
     chunked, _ = decode(*[data[a:b] for a, b in itertools.pairwise(points)], is_server=is_server)
     whole, _ = decode(data, is_server=is_server)
     assert [encode_adu(p) for p in chunked] == [encode_adu(p) for p in whole]
+
+
+def test_config_names_pick_the_presets() -> None:
+    assert preset("generic", channel=3) == generic_channel(3)
+    assert preset("laumas") is LAUMAS
+    assert preset("flintec") is FLINTEC_FT13
+    with pytest.raises(EncodeError):
+        preset("dini")
