@@ -3,8 +3,12 @@
 ``tm_crc`` protects every frame. mercuryapi calls it a "ThingMagic-mutated CRC ... not a CCITT
 CRC-16, though it looks close": the message is shifted *into* the register (poly 0x1021, init
 0xFFFF, no augmentation, no final XOR), so it is not CRC-16/CCITT-FALSE of the same bytes.
-mercuryapi walks a 16-entry nibble table; we fold two nibble steps into one 256-entry byte table,
-built from that nibble table at import so the two cannot drift apart.
+mercuryapi walks a 16-entry nibble table. Because the register is shifted by the message itself,
+the last two message bytes only ever get XORed in, and everything before them is an ordinary
+non-augmented CRC-16 with poly 0x1021 from init 0x1D0F (PROTOCOLS.md 1.3, verified on every
+logged frame). That part is ``binascii.crc_hqx``, in C: the decoder recomputes the CRC for every
+0xFF candidate while resynchronising, so this is the hot path under garbage. Shorter inputs take
+the nibble table, folded into a 256-entry byte table built from it at import.
 
 ``gen2_crc16`` is the tag's own StoredCRC (CRC-16/GENIBUS over PC + EPC), which the module
 echoes after the EPC; the simulator needs it to build realistic records.
@@ -12,6 +16,7 @@ echoes after the EPC; the simulator needs it to build realistic records.
 
 from __future__ import annotations
 
+import binascii
 from typing import Final
 
 TM_CRC_INIT: Final = 0xFFFF
@@ -19,6 +24,8 @@ TM_CRC_NIBBLE_TABLE: Final = (
     0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7,
     0x8108, 0x9129, 0xA14A, 0xB16B, 0xC18C, 0xD1AD, 0xE1CE, 0xF1EF,
 )  # fmt: skip
+# Register value of the equivalent plain CRC-16 (poly 0x1021) before the first byte.
+HQX_INIT_EQUIVALENT: Final = 0x1D0F
 GEN2_CRC_POLY: Final = 0x1021
 
 
@@ -37,6 +44,13 @@ _BYTE_TABLE: Final = _byte_table()
 
 def tm_crc(data: bytes | bytearray | memoryview) -> int:
     """CRC over a frame from LEN through the last data byte (the 0xFF header is excluded)."""
+    if len(data) < 2:
+        return tm_crc_table(data)
+    return binascii.crc_hqx(data[:-2], HQX_INIT_EQUIVALENT) ^ int.from_bytes(data[-2:], "big")
+
+
+def tm_crc_table(data: bytes | bytearray | memoryview) -> int:
+    """mercuryapi's algorithm as written, one byte (two nibbles) per step."""
     crc = TM_CRC_INIT
     table = _BYTE_TABLE
     for byte in data:
