@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from firmware_sim.pty import Chunking
+from firmware_sim.pty import Chunking, SimPort
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +63,8 @@ class FrameMangler:
                 out += frame
                 self.counts.frames += 1
         return bytes(out)
+
+    async def send(self, port: SimPort, frames: Iterable[bytes], faults: Faults) -> bool:
+        """Write ``frames`` under ``faults``, delivered as ``faults.chunking`` says."""
+        port.delivery.chunking = faults.chunking  # keeps the port's own gap and chunk size
+        return await port.write(self.apply(frames, faults))

@@ -125,9 +125,6 @@ class Scenario:
     def visits_in(self, zone: str) -> list[Visit]:
         return [v for v in self.visits if v.zone == zone]
 
-    def kind_of(self, raw_id: str) -> SubjectKind:
-        return next(s.kind for s in self.subjects if s.raw_id == raw_id)
-
     def to_json(self) -> str:
         return json.dumps(
             {

@@ -39,7 +39,7 @@ from drivers.thingmagic.records import (
     encode_stream_record,
 )
 from firmware_sim.faults import Faults, FrameMangler
-from firmware_sim.pty import Delivery, PortClosedError, SimPort
+from firmware_sim.pty import PortClosedError, SimPort
 from firmware_sim.scenario import Scenario, ScenarioClock
 from firmware_sim.thingmagic_module import (
     NANO_MAX_POWER_CDBM,
@@ -166,11 +166,7 @@ class ThingMagicSim:
     # -- output ----------------------------------------------------------------------------------
 
     async def _send(self, frames: Sequence[Response]) -> None:
-        faults = self.faults
-        if self.port.delivery.chunking is not faults.chunking:
-            self.port.delivery = Delivery(faults.chunking)
-        wire = self.mangler.apply((f.to_bytes() for f in frames), faults)
-        await self.port.write(wire)
+        await self.mangler.send(self.port, (f.to_bytes() for f in frames), self.faults)
 
     # -- commands --------------------------------------------------------------------------------
 
