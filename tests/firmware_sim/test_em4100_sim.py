@@ -169,3 +169,21 @@ async def test_hang_up_and_replug(tmp_path: Path, far_ends: list[FarEnd]) -> Non
             frames = await collect(replugged, Em4100Decoder(), lambda f: len(f) >= 2)
     assert sim.hang_ups == 1
     assert {f.raw_id for f in frames} == {CARD}
+
+
+async def test_stall_holds_frames_back(tmp_path: Path, far_ends: list[FarEnd]) -> None:
+    visits = (Visit(CARD, "door", 0.0, 60.0),)
+    async with SimPort(tmp_path, "em") as port:
+        sim = Em4100Sim(port, scenario(*visits), "door", period_s=FAST, clock=ManualClock())
+        far = FarEnd(port.path)
+        far_ends.append(far)
+        async with running(sim):
+            await collect(far, Em4100Decoder(), lambda f: len(f) >= 1)
+            sim.stall(0.4)
+            await asyncio.sleep(0.05)  # let a frame already being written finish
+            with contextlib.suppress(BlockingIOError):
+                os.read(far.fd, 4096)
+            with pytest.raises(TimeoutError):
+                await far.read_some(0.25)
+            frames = await collect(far, Em4100Decoder(), lambda f: len(f) >= 2)
+    assert {f.raw_id for f in frames} == {CARD}
