@@ -91,7 +91,7 @@ class ResponseDecoder(_FrameDecoder[Response]):
     _overhead = RESPONSE_OVERHEAD
 
     def _build(self, raw: bytes) -> Response:
-        return Response(raw[2], (raw[3] << 8) | raw[4], raw[5:-2])
+        return Response.from_checked_bytes(raw)
 
 
 class RequestDecoder(_FrameDecoder[Request]):
@@ -100,4 +100,4 @@ class RequestDecoder(_FrameDecoder[Request]):
     _overhead = REQUEST_OVERHEAD
 
     def _build(self, raw: bytes) -> Request:
-        return Request(raw[2], raw[3:-2])
+        return Request.from_checked_bytes(raw)

@@ -74,6 +74,11 @@ class Request:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Request:
         check_frame(raw, REQUEST_OVERHEAD)
+        return cls.from_checked_bytes(raw)
+
+    @classmethod
+    def from_checked_bytes(cls, raw: bytes) -> Request:
+        """For a decoder that has already framed ``raw`` and checked its CRC."""
         return cls(raw[2], raw[3:-2])
 
 
@@ -105,4 +110,9 @@ class Response:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Response:
         check_frame(raw, RESPONSE_OVERHEAD)
-        return cls(raw[2], int.from_bytes(raw[3:5], "big"), raw[5:-2])
+        return cls.from_checked_bytes(raw)
+
+    @classmethod
+    def from_checked_bytes(cls, raw: bytes) -> Response:
+        """For a decoder that has already framed ``raw`` and checked its CRC."""
+        return cls(raw[2], (raw[3] << 8) | raw[4], raw[5:-2])
