@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.errors import EncodeError, FrameError
@@ -335,6 +335,8 @@ def split_randomly(data: bytes, seed: int) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
+# Byte-at-a-time decoding of up to 1.6 kB can outrun the 200 ms deadline on a loaded machine.
+@settings(deadline=None)
 @given(st.lists(host_frames, max_size=6), st.integers(0, 2**32), st.integers(0, 4))
 def test_chunking_invariance(frames: list[Pn532Frame], seed: int, preamble: int) -> None:
     wire = b"".join(bytes(preamble) + f.to_bytes() for f in frames)
