@@ -79,8 +79,7 @@ class SimStats:
 
 @dataclass(slots=True)
 class _Cycle:
-    start: float  # scenario time
-    end: float
+    end: float  # scenario time
     tags: list[TagRead] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     sent: int = 0
@@ -231,9 +230,9 @@ class ThingMagicSim:
         t0 = self.clock()
         await asyncio.sleep(timed.timeout_ms / 1000)
         cycle = self._draw(t0, t0 + timed.timeout_ms / 1000)
-        added = self._buffer.add(cycle.tags)
-        if not added:
+        if not cycle.tags:
             return Response(request.opcode, status.NO_TAGS_FOUND)
+        self._buffer.add(cycle.tags)
         return Response(request.opcode, status.SUCCESS, timed.reply_data(len(self._buffer)))
 
     # -- streaming -------------------------------------------------------------------------------
@@ -305,7 +304,7 @@ class ThingMagicSim:
         keep = self._throttle(len(reads), t1 - t0)
         power_db = (self.state.read_power_cdbm - NANO_MAX_POWER_CDBM) / 100
         hops = self.state.hop_table_khz
-        cycle = _Cycle(t0, t1)
+        cycle = _Cycle(t1)
         for i in keep:
             t = float(reads.t[i])
             port = antennas[int(reads.antenna[i])].port

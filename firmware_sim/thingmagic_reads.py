@@ -89,7 +89,7 @@ class TagBuffer:
         self._entries.clear()
         self._cursor = 0
 
-    def add(self, reads: list[TagRead]) -> int:
+    def add(self, reads: list[TagRead]) -> None:
         for read in reads:
             key = (read.epc, read.antenna)
             seen = self._entries.get(key)
@@ -99,7 +99,6 @@ class TagBuffer:
             louder = (read.rssi_dbm or -128) > (seen.rssi_dbm or -128)
             count = min(seen.read_count + 1, MAX_READ_COUNT)
             self._entries[key] = replace(read if louder else seen, read_count=count)
-        return len(reads)
 
     def reply(self, request: Request, max_data: int) -> Response:
         """The next records that fit one frame (``metadata u16 | read option`` in the request)."""

@@ -38,6 +38,17 @@ class Host:
                 seen = len(self.frames)
                 self._feed(await self.far.read_some(timeout=timeout))
 
+    async def until_count(self, predicate, n: int, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+        """Read until ``n`` frames received since the call match ``predicate``."""
+        seen = 0
+
+        def enough(frame: Response) -> bool:
+            nonlocal seen
+            seen += bool(predicate(frame))
+            return seen >= n
+
+        await self.until(enough, timeout)
+
     async def command(self, request: Request, timeout: float = 3.0) -> Response:
         self.far.write(request.to_bytes())
         return await self.until(lambda f: f.opcode == request.opcode, timeout)
