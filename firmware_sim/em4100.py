@@ -23,7 +23,7 @@ from typing import Final
 
 from drivers.em4100 import Em4100Frame, Style
 from firmware_sim.faults import Faults, FrameMangler
-from firmware_sim.pty import Delivery, SimPort
+from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, ScenarioClock
 
 DEFAULT_PERIOD_S: Final = (0.1, 0.2)
@@ -101,11 +101,8 @@ class Em4100Sim:
         self.port.reconnect()
 
     async def _send(self, now: float, raw_id: str) -> None:
-        faults = self.faults
-        if self.port.delivery.chunking is not faults.chunking:
-            self.port.delivery = Delivery(faults.chunking)
         intact = self.mangler.counts.frames
         frame = Em4100Frame.from_raw_id(raw_id).to_bytes(self.style)
-        wire = self.mangler.apply([frame], faults)
-        if await self.port.write(wire) and self.mangler.counts.frames > intact:
+        delivered = await self.mangler.send(self.port, [frame], self.faults)
+        if delivered and self.mangler.counts.frames > intact:
             self.sent.append(SentRead(now, raw_id))

@@ -42,7 +42,7 @@ from drivers.pn532 import (
 from drivers.pn532.frames import TFI_PN532_TO_HOST
 from drivers.sentinel import NEED_DATA
 from firmware_sim.faults import Faults, FrameMangler
-from firmware_sim.pty import Delivery, PortClosedError, SimPort
+from firmware_sim.pty import PortClosedError, SimPort
 from firmware_sim.scenario import Scenario, ScenarioClock
 
 UID_HEX_LENGTHS: Final = (8, 14, 20)
@@ -177,7 +177,4 @@ class Pn532Sim:
         return InListPassiveTargetResponse(targets).to_params()
 
     async def _send(self, frame: bytes) -> None:
-        faults = self.faults
-        if self.port.delivery.chunking is not faults.chunking:
-            self.port.delivery = Delivery(faults.chunking)
-        await self.port.write(self.mangler.apply([frame], faults))
+        await self.mangler.send(self.port, [frame], self.faults)
