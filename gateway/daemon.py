@@ -19,6 +19,8 @@ from gateway import __version__
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState, Session
+from gateway.devices.em4100 import Em4100Session
+from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
 from gateway.errors import ConfigError, Problem
 from gateway.eventfactory import EventFactory
@@ -49,6 +51,10 @@ def make_session(device: DeviceConfig) -> Session:
     match device:
         case ThingMagicReader():
             return ThingMagicSession(device)
+        case Em4100Reader():
+            return Em4100Session(device)
+        case Pn532Reader():
+            return Pn532Session(device)
         case _:
             raise ConfigError(
                 [Problem("-", 0, f"{device.id}.driver", f"{device.driver} is not supported yet")]

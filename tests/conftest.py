@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from gateway.demo.broker import BrokerProcess, environment_broker_kind
+
+# Two cores shared with pty simulators and broker processes: wall-clock deadlines on
+# Hypothesis examples would measure the machine's load, not the code.
+settings.register_profile("silentgate", deadline=None)
+settings.load_profile("silentgate")
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ and the fallback to MQTT 3.1.1 on a broker that refuses v5."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -106,25 +105,3 @@ async def test_falls_back_to_mqtt_311_on_a_broker_without_v5(tmp_path: Path) -> 
         await run_until(lambda: outbox.backlog().count == 0, timeout=30)
         uplink.stop()
         await task
-
-
-async def test_last_will_marks_the_gateway_offline(broker: BrokerProcess, tmp_path: Path) -> None:
-    """A gateway that vanishes without DISCONNECT (a power cut) is shown offline by its will."""
-    config = make_config(broker.url, tmp_path)
-    config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"keepalive_s": 5})})
-    outbox = Outbox.open(config.storage.path)
-    uplink = Uplink(config, outbox, StatusBoard(outbox.backlog))
-    got: list[tuple[str, dict[str, Any]]] = []
-    ready = asyncio.Event()
-    async with asyncio.TaskGroup() as tg:
-        sub = tg.create_task(collect(broker.url, got, ready))
-        await ready.wait()
-        up = tg.create_task(uplink.run())
-        await run_until(lambda: any(o.get("state") == "online" for _, o in got))
-        # Kill the socket under the client without an MQTT DISCONNECT.
-        await run_until(lambda: uplink.connected.is_set())
-        up.cancel()
-        await run_until(lambda: any(o.get("state") == "offline" for _, o in got), timeout=15)
-        sub.cancel()
-    offline = [o for _, o in got if o.get("state") == "offline"]
-    assert json.dumps(offline[-1]).count("version") == 1
