@@ -44,9 +44,15 @@ class EngineParams:
     prior_rate_hz: float = 4.0
     min_window_s: float = 0.3
     max_window_s: float = 2.0  # the exit latency we accept for the sparsest tag
-    burst_factor: float = 0.0  # window >= factor * longest silence already seen in the visit
     rssi_ref_dbm: float = -60.0
     rssi_scale_db: float = 6.0
+    # Silence tail (gateway/kernels/smoothing.py), in units of a tag's mean gap between reads.
+    tail_u: float = 2.0  # threshold above which a silence counts as a tail sample
+    prior_gaps: float = 200.0  # weight of the prior, in silences
+    prior_exceed: float = 0.1  # prior chance that a silence exceeds tail_u
+    prior_excess: float = 2.0  # prior mean overshoot of those
+    pool_forget: float = 1e-5  # per silence: the pool remembers ~100k silences
+    rejoin_s: float = 2.5  # a return to the zone just left within this was a miss burst
 
     def as_array(self) -> NDArray[np.float64]:
         vec = np.empty(layout.PARAM_FIELDS, np.float64)
@@ -59,9 +65,14 @@ class EngineParams:
         vec[layout.K_PRIOR_RATE_HZ] = self.prior_rate_hz
         vec[layout.K_MIN_WINDOW_S] = self.min_window_s
         vec[layout.K_MAX_WINDOW_S] = self.max_window_s
-        vec[layout.K_BURST_FACTOR] = self.burst_factor
         vec[layout.K_RSSI_REF_DBM] = self.rssi_ref_dbm
         vec[layout.K_RSSI_SCALE_DB] = self.rssi_scale_db
+        vec[layout.K_TAIL_U] = self.tail_u
+        vec[layout.K_PRIOR_GAPS] = self.prior_gaps
+        vec[layout.K_PRIOR_EXCEED] = self.prior_exceed
+        vec[layout.K_PRIOR_EXCESS] = self.prior_excess
+        vec[layout.K_POOL_FORGET] = self.pool_forget
+        vec[layout.K_REJOIN_S] = self.rejoin_s
         return vec
 
 
@@ -70,6 +81,8 @@ class PresenceState:
 
     def __init__(self, subjects: int, zones: int) -> None:
         self.subj = np.zeros((subjects, layout.SUBJECT_FIELDS), np.float64)
+        self.subj[:, layout.LEFT_AT] = -math.inf
+        self.subj[:, layout.LEFT_ZONE] = layout.NOWHERE
         self.cur = np.full(subjects, layout.NOWHERE, np.int32)
         self.pair = np.zeros((subjects, zones, layout.PAIR_FIELDS), np.float64)
         self.pair[:, :, layout.P_LAST] = -math.inf
@@ -104,6 +117,7 @@ class PresenceStage:
         self._params = self.params.as_array()
         self._dwell_s = np.array([z.dwell_s for z in self.zones], np.float64)
         self._state = PresenceState(INITIAL_SUBJECTS, len(self.zones))
+        self._pool = np.zeros(layout.POOL_FIELDS, np.float64)
         self._out_f = np.empty((0, layout.OUT_FLOAT_FIELDS), np.float64)
         self._out_i = np.empty((0, layout.OUT_INT_FIELDS), np.int32)
         self._deadline = math.inf
@@ -116,8 +130,8 @@ class PresenceStage:
         st = self._state
         n, self._deadline = feed_kernel(
             batch.t, batch.subject, batch.zone, batch.rssi, batch.device, batch.antenna,
-            float(now), st.subj, st.cur, st.pair, st.pair_i, self._dwell_s, self._params,
-            self._out_f, self._out_i,
+            float(now), st.subj, st.cur, st.pair, st.pair_i, self._pool, self._dwell_s,
+            self._params, self._out_f, self._out_i,
         )  # fmt: skip
         return self._transitions(int(n))
 

@@ -7,6 +7,7 @@ kernel call with no Python objects per read. Rows grow by doubling when new subj
 * ``cur[s]`` (int32): the zone the subject is in, or ``NOWHERE``.
 * ``pair[s, z, :]`` (float64): per (subject, zone) evidence: the current run of reads.
 * ``pair_i[s, z, :]`` (int32): device and antenna of the run's strongest read.
+* ``pool`` (float64): silence statistics pooled over every tag, the miss process's burstiness.
 * ``out_f`` / ``out_i``: transitions written by a kernel call, one row each.
 """
 
@@ -20,10 +21,18 @@ NOWHERE: Final = -1
 SINCE: Final = 0  # the visit began (first read of the run that entered)
 LAST: Final = 1  # last counted read in the current zone
 NREADS: Final = 2  # counted reads in the visit
-MAXGAP: Final = 3  # longest silence seen inside the visit
-WINDOW: Final = 4  # adaptive exit window, recomputed on every counted read
-DWELL_AT: Final = 5  # when presence.dwell is due; +inf once emitted
-SUBJECT_FIELDS: Final = 6
+WINDOW: Final = 3  # adaptive exit window, recomputed on every counted read
+DWELL_AT: Final = 4  # when presence.dwell is due; +inf once emitted
+LEFT_AT: Final = 5  # last read of the subject's previous visit; -inf: none
+LEFT_ZONE: Final = 6  # zone of that visit (as a float; -1: none)
+LEFT_GAP: Final = 7  # that visit's mean gap between reads
+SUBJECT_FIELDS: Final = 8
+
+# pool entries: exponentially forgetting sums over in-visit silences, in units of the mean gap
+G_GAPS: Final = 0  # silences seen
+G_EXCEED: Final = 1  # of which longer than K_TAIL_U mean gaps
+G_EXCESS: Final = 2  # sum of (silence - K_TAIL_U) over those
+POOL_FIELDS: Final = 3
 
 # pair columns
 P_LAST: Final = 0  # last counted read of this subject in this zone; -inf: no run
@@ -58,10 +67,15 @@ K_PRIOR_READS: Final = 5
 K_PRIOR_RATE_HZ: Final = 6
 K_MIN_WINDOW_S: Final = 7
 K_MAX_WINDOW_S: Final = 8
-K_BURST_FACTOR: Final = 9
-K_RSSI_REF_DBM: Final = 10
-K_RSSI_SCALE_DB: Final = 11
-PARAM_FIELDS: Final = 12
+K_RSSI_REF_DBM: Final = 9
+K_RSSI_SCALE_DB: Final = 10
+K_TAIL_U: Final = 11
+K_PRIOR_GAPS: Final = 12
+K_PRIOR_EXCEED: Final = 13
+K_PRIOR_EXCESS: Final = 14
+K_POOL_FORGET: Final = 15
+K_REJOIN_S: Final = 16
+PARAM_FIELDS: Final = 17
 
 # transition kinds, as gateway.transitions.TransitionKind
 ENTER: Final = 0

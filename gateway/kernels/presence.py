@@ -23,20 +23,18 @@ from gateway.kernels.layout import (
     DWELL_AT,
     ENTER,
     EXIT,
-    K_BURST_FACTOR,
     K_DEDUP_S,
     K_ENTER_READS,
     K_HYSTERESIS,
-    K_LN_INV_DELTA,
     K_MAX_WINDOW_S,
-    K_MIN_WINDOW_S,
-    K_PRIOR_RATE_HZ,
-    K_PRIOR_READS,
+    K_REJOIN_S,
     K_RSSI_REF_DBM,
     K_RSSI_SCALE_DB,
     K_TAU_S,
     LAST,
-    MAXGAP,
+    LEFT_AT,
+    LEFT_GAP,
+    LEFT_ZONE,
     NOWHERE,
     NREADS,
     O_ANTENNA,
@@ -57,7 +55,7 @@ from gateway.kernels.layout import (
     SINCE,
     WINDOW,
 )
-from gateway.kernels.smoothing import exit_window
+from gateway.kernels.smoothing import exit_window, mean_gap, note_silence
 from gateway.kernels.zones import read_weight, score_at, strongest_other
 
 F64 = NDArray[np.float64]
@@ -81,33 +79,29 @@ def emit(
 
 
 @kernel
-def visit_window(subj: F64, s: int, params: F64) -> float:
-    return exit_window(
-        subj[s, NREADS],
-        subj[s, LAST] - subj[s, SINCE],
-        subj[s, MAXGAP],
-        params[K_LN_INV_DELTA],
-        params[K_PRIOR_READS],
-        params[K_PRIOR_RATE_HZ],
-        params[K_BURST_FACTOR],
-        params[K_MIN_WINDOW_S],
-        params[K_MAX_WINDOW_S],
-    )
+def visit_gap(subj: F64, s: int, params: F64) -> float:
+    return mean_gap(subj[s, NREADS], subj[s, LAST] - subj[s, SINCE], params)
 
 
 @kernel
-def leave(s: int, subj: F64, cur: I32, pair: F64, out_f: F64, out_i: I32, n: int) -> int:
+def leave(
+    s: int, subj: F64, cur: I32, pair: F64, params: F64, out_f: F64, out_i: I32, n: int
+) -> int:
     z = cur[s]
     n = emit(out_f, out_i, n, EXIT, s, z, subj[s, LAST], subj[s, SINCE], math.nan, -1, -1)
     cur[s] = NOWHERE
+    subj[s, LEFT_AT] = subj[s, LAST]
+    subj[s, LEFT_ZONE] = z
+    subj[s, LEFT_GAP] = visit_gap(subj, s, params)
     pair[s, z, P_LAST] = -math.inf  # the next read there is the start of a new run
     return n
 
 
 @kernel
 def advance(
-    s: int, now: float, subj: F64, cur: I32, pair: F64, out_f: F64, out_i: I32, n: int
-) -> int:
+    s: int, now: float, subj: F64, cur: I32, pair: F64, params: F64, out_f: F64, out_i: I32,
+    n: int,
+) -> int:  # fmt: skip
     z = cur[s]
     if z == NOWHERE:
         return n
@@ -118,27 +112,26 @@ def advance(
         n = emit(out_f, out_i, n, DWELL, s, z, dwell_at, subj[s, SINCE], math.nan, -1, -1)
         subj[s, DWELL_AT] = math.inf
     if exit_at <= now:
-        n = leave(s, subj, cur, pair, out_f, out_i, n)
+        n = leave(s, subj, cur, pair, params, out_f, out_i, n)
     return n
 
 
 @kernel
 def enter(
     s: int, z: int, t: float, since: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
-    dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
+    pool: F64, dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
     cur[s] = z
     subj[s, SINCE] = since
     subj[s, LAST] = t
     subj[s, NREADS] = pair[s, z, P_NRUN]
-    subj[s, MAXGAP] = 0.0
-    subj[s, WINDOW] = visit_window(subj, s, params)
+    subj[s, WINDOW] = exit_window(visit_gap(subj, s, params), pool, params)
     subj[s, DWELL_AT] = since + dwell_s[z]
     rssi = pair[s, z, P_RSSI]
     n = emit(out_f, out_i, n, ENTER, s, z, since, since, rssi, pair_i[s, z, P_DEVICE],
              pair_i[s, z, P_ANTENNA])  # fmt: skip
     # Confirmation can lag the run's first read; the dwell may already be due.
-    return advance(s, t, subj, cur, pair, out_f, out_i, n)
+    return advance(s, t, subj, cur, pair, params, out_f, out_i, n)
 
 
 @kernel
@@ -179,21 +172,29 @@ def count_read(
 
 
 @kernel
-def extend(s: int, t: float, subj: F64, params: F64) -> None:
-    subj[s, MAXGAP] = max(subj[s, MAXGAP], t - subj[s, LAST])
+def extend(s: int, t: float, subj: F64, pool: F64, params: F64) -> None:
+    note_silence(pool, (t - subj[s, LAST]) / visit_gap(subj, s, params), params)
     subj[s, LAST] = t
     subj[s, NREADS] += 1.0
-    subj[s, WINDOW] = visit_window(subj, s, params)
+    subj[s, WINDOW] = exit_window(visit_gap(subj, s, params), pool, params)
+
+
+@kernel
+def note_rejoin(s: int, z: int, since: float, subj: F64, pool: F64, params: F64) -> None:
+    """A quick return to the zone just left: the silence was (probably) misses after all."""
+    silence = since - subj[s, LEFT_AT]
+    if subj[s, LEFT_ZONE] == z and silence <= params[K_REJOIN_S]:
+        note_silence(pool, silence / subj[s, LEFT_GAP], params)
 
 
 @kernel
 def resolve(
-    s: int, z: int, t: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
+    s: int, z: int, t: float, subj: F64, cur: I32, pair: F64, pair_i: I32, pool: F64,
     dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
     c = cur[s]
     if c == z:
-        extend(s, t, subj, params)
+        extend(s, t, subj, pool, params)
         return n
     if pair[s, z, P_NRUN] < params[K_ENTER_READS]:
         return n
@@ -201,14 +202,17 @@ def resolve(
     score = pair[s, z, P_SCORE]
     if c == NOWHERE:
         if score >= strongest_other(pair, s, z, t, tau):
-            n = enter(s, z, t, pair[s, z, P_START], subj, cur, pair, pair_i, dwell_s, params,
+            since = pair[s, z, P_START]
+            note_rejoin(s, z, since, subj, pool, params)
+            n = enter(s, z, t, since, subj, cur, pair, pair_i, pool, dwell_s, params,
                       out_f, out_i, n)  # fmt: skip
         return n
     if score > (1.0 + params[K_HYSTERESIS]) * score_at(pair, s, c, t, tau):
         # The run here may have begun as bleed while the subject was still in c.
         since = max(pair[s, z, P_START], subj[s, LAST])
-        n = leave(s, subj, cur, pair, out_f, out_i, n)
-        n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, out_f, out_i, n)
+        n = leave(s, subj, cur, pair, params, out_f, out_i, n)
+        n = enter(s, z, t, since, subj, cur, pair, pair_i, pool, dwell_s, params,
+                  out_f, out_i, n)  # fmt: skip
     return n
 
 
@@ -225,16 +229,17 @@ def next_deadline(subj: F64, cur: I32) -> float:
 def feed(
     t: F64, subject: I32, zone: I32, rssi: NDArray[np.float32], device: I32,
     antenna: NDArray[np.int16], now: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
-    dwell_s: F64, params: F64, out_f: F64, out_i: I32,
+    pool: F64, dwell_s: F64, params: F64, out_f: F64, out_i: I32,
 ) -> tuple[int, float]:  # fmt: skip
     n = 0
     for i in range(t.shape[0]):
         s = subject[i]
         z = zone[i]
         ti = t[i]
-        n = advance(s, ti, subj, cur, pair, out_f, out_i, n)
+        n = advance(s, ti, subj, cur, pair, params, out_f, out_i, n)
         if count_read(s, z, ti, float(rssi[i]), device[i], antenna[i], pair, pair_i, params):
-            n = resolve(s, z, ti, subj, cur, pair, pair_i, dwell_s, params, out_f, out_i, n)
+            n = resolve(s, z, ti, subj, cur, pair, pair_i, pool, dwell_s, params, out_f, out_i,
+                        n)  # fmt: skip
     for s in range(cur.shape[0]):
-        n = advance(s, now, subj, cur, pair, out_f, out_i, n)
+        n = advance(s, now, subj, cur, pair, params, out_f, out_i, n)
     return n, next_deadline(subj, cur)

@@ -32,9 +32,14 @@ class TwinParams:
     prior_rate_hz: float
     min_window_s: float
     max_window_s: float
-    burst_factor: float
     rssi_ref_dbm: float
     rssi_scale_db: float
+    tail_u: float
+    prior_gaps: float
+    prior_exceed: float
+    prior_excess: float
+    pool_forget: float
+    rejoin_s: float
 
 
 @dataclass(slots=True)
@@ -65,8 +70,21 @@ class Visit:
     last: float
     reads: float
     dwell_at: float
-    maxgap: float = 0.0
     window: float = 0.0
+
+
+@dataclass(slots=True)
+class Departure:
+    zone: int
+    last: float
+    gap: float
+
+
+@dataclass(slots=True)
+class SilencePool:
+    gaps: float = 0.0
+    exceed: float = 0.0
+    excess: float = 0.0
 
 
 @dataclass
@@ -75,6 +93,8 @@ class PresenceTwin:
     dwell_s: Sequence[float]
     visits: dict[int, Visit] = field(default_factory=dict)
     runs: dict[tuple[int, int], Run] = field(default_factory=dict)
+    departures: dict[int, Departure] = field(default_factory=dict)
+    pool: SilencePool = field(default_factory=SilencePool)
     out: list[Row] = field(default_factory=list)
 
     def feed(self, reads: Sequence[Read], now: float) -> tuple[list[Row], float]:
@@ -93,13 +113,26 @@ class PresenceTwin:
     def _run(self, s: int, z: int) -> Run:
         return self.runs.setdefault((s, z), Run())
 
-    def _window(self, v: Visit) -> float:
+    def _mean_gap(self, v: Visit) -> float:
         p = self.params
-        rate = (v.reads - 1.0 + p.prior_reads) / (
-            (v.last - v.since) + p.prior_reads / p.prior_rate_hz
+        return ((v.last - v.since) + p.prior_reads / p.prior_rate_hz) / (
+            v.reads - 1.0 + p.prior_reads
         )
-        window = max(p.ln_inv_delta / rate, p.burst_factor * v.maxgap)
+
+    def _window(self, v: Visit) -> float:
+        p, pool = self.params, self.pool
+        prior_exceed = p.prior_gaps * p.prior_exceed
+        pi = (pool.exceed + prior_exceed) / (pool.gaps + p.prior_gaps)
+        theta = (pool.excess + prior_exceed * p.prior_excess) / (pool.exceed + prior_exceed)
+        tail = max(math.log(pi) + p.ln_inv_delta, 0.0)
+        window = self._mean_gap(v) * (p.tail_u + theta * tail)
         return min(max(window, p.min_window_s), p.max_window_s)
+
+    def _note_silence(self, silence: float) -> None:
+        keep, over, pool = 1.0 - self.params.pool_forget, silence - self.params.tail_u, self.pool
+        pool.gaps = pool.gaps * keep + 1.0
+        pool.exceed = pool.exceed * keep + (1.0 if over > 0.0 else 0.0)
+        pool.excess = pool.excess * keep + max(over, 0.0)
 
     def _advance(self, s: int, now: float) -> None:
         v = self.visits.get(s)
@@ -115,6 +148,7 @@ class PresenceTwin:
     def _leave(self, s: int) -> None:
         v = self.visits.pop(s)
         self.out.append((EXIT, s, v.zone, v.last, v.since, math.nan, -1, -1))
+        self.departures[s] = Departure(v.zone, v.last, self._mean_gap(v))
         self._run(s, v.zone).last = -math.inf
 
     def _count(self, s: int, z: int, t: float, rssi: float, device: int, antenna: int) -> bool:
@@ -136,7 +170,7 @@ class PresenceTwin:
     def _resolve(self, s: int, z: int, t: float) -> None:
         v, run, p = self.visits.get(s), self._run(s, z), self.params
         if v is not None and v.zone == z:
-            v.maxgap = max(v.maxgap, t - v.last)
+            self._note_silence((t - v.last) / self._mean_gap(v))
             v.last, v.reads = t, v.reads + 1.0
             v.window = self._window(v)
             return
@@ -147,6 +181,9 @@ class PresenceTwin:
                 r.score_at(t, p.tau_s) for (s2, z2), r in self.runs.items() if s2 == s and z2 != z
             ]
             if run.score >= max(others, default=0.0):
+                gone = self.departures.get(s)
+                if gone and gone.zone == z and run.start - gone.last <= p.rejoin_s:
+                    self._note_silence((run.start - gone.last) / gone.gap)
                 self._enter(s, z, t, run.start)
             return
         if run.score > (1.0 + p.hysteresis) * self._run(s, v.zone).score_at(t, p.tau_s):

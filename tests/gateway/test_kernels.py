@@ -12,7 +12,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.kernels.smoothing import exit_window
+from gateway.kernels.layout import POOL_FIELDS
+from gateway.kernels.smoothing import exit_window, note_silence
 from gateway.kernels.twin import PresenceTwin, Read, Row, TwinParams
 from gateway.presence import EngineParams, PresenceStage, ZoneParams
 from gateway.reads import ReadBatch
@@ -28,20 +29,24 @@ READ = st.tuples(STEPS, st.integers(0, 3), st.integers(0, 2), RSSI, st.integers(
 BATCHES = st.lists(st.tuples(st.lists(READ, max_size=25), STEPS), min_size=1, max_size=8)
 PARAMS = st.builds(
     EngineParams,
-    delta=st.sampled_from([1e-3, 1e-6]),
+    delta=st.sampled_from([0.2, 1e-3, 1e-6]),
     dedup_s=st.sampled_from([0.0, 0.02]),
     enter_reads=st.integers(1, 3),
     hysteresis=st.sampled_from([0.0, 0.5]),
-    burst_factor=st.sampled_from([0.0, 1.5]),
-    max_window_s=st.sampled_from([1.0, 2.0]),
+    prior_gaps=st.sampled_from([1.0, 200.0]),
+    pool_forget=st.sampled_from([0.0, 0.1]),
+    min_window_s=st.sampled_from([0.0, 0.3]),
+    max_window_s=st.sampled_from([1.0, 2.0, 50.0]),
+    prior_excess=st.sampled_from([0.5, 2.0]),
 )
 
 
 def twin_params(p: EngineParams) -> TwinParams:
     return TwinParams(
         p.dedup_s, p.tau_s, float(p.enter_reads), p.hysteresis, math.log(1.0 / p.delta),
-        p.prior_reads, p.prior_rate_hz, p.min_window_s, p.max_window_s, p.burst_factor,
-        p.rssi_ref_dbm, p.rssi_scale_db,
+        p.prior_reads, p.prior_rate_hz, p.min_window_s, p.max_window_s, p.rssi_ref_dbm,
+        p.rssi_scale_db, p.tail_u, p.prior_gaps, p.prior_exceed, p.prior_excess,
+        p.pool_forget, p.rejoin_s,
     )  # fmt: skip
 
 
@@ -93,14 +98,25 @@ def test_next_deadline_is_exact(batches) -> None:  # type: ignore[no-untyped-def
 
 
 @given(
-    st.floats(1.0, 1e4),
-    st.floats(0.0, 1e3),
-    st.floats(0.0, 10.0),
+    st.floats(0.001, 10.0),
+    st.lists(st.floats(0.0, 50.0), max_size=50),
 )
-def test_window_is_clamped_and_shrinks_with_rate(
-    nreads: float, duration: float, gap: float
-) -> None:
-    args = (math.log(1e6), 2.0, 4.0, 1.5, 0.3, 2.0)
-    w = exit_window(nreads, duration, gap, *args)
-    assert 0.3 <= w <= 2.0
-    assert exit_window(nreads + 10.0, duration, gap, *args) <= w
+def test_window_is_clamped_and_grows_with_the_mean_gap(mu: float, silences: list[float]) -> None:
+    engine = EngineParams()
+    params = engine.as_array()
+    pool = np.zeros(POOL_FIELDS)
+    for silence in silences:
+        note_silence(pool, silence, params)
+    w = exit_window(mu, pool, params)
+    assert engine.min_window_s <= w <= engine.max_window_s
+    assert exit_window(mu * 1.5, pool, params) >= w
+
+
+def test_long_silences_in_the_pool_widen_the_window() -> None:
+    params = EngineParams(pool_forget=0.0).as_array()
+    short, bursty = np.zeros(POOL_FIELDS), np.zeros(POOL_FIELDS)
+    for i in range(1000):
+        note_silence(short, 1.0, params)
+        note_silence(bursty, 12.0 if i % 10 == 0 else 1.0, params)
+    mu = 0.04
+    assert exit_window(mu, bursty, params) > 1.5 * exit_window(mu, short, params)
