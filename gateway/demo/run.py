@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import signal
@@ -220,6 +221,13 @@ def _score(
     return score(truth, detected)
 
 
+def _json_number(value: float | int) -> float | int | None:
+    """JSON has no NaN: a figure that could not be measured is null."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 3)
+    return value
+
+
 def _say(args: argparse.Namespace, text: str) -> None:
     print(f"# {text}", file=sys.stderr if args.json else sys.stdout, flush=True)
 
@@ -230,7 +238,8 @@ def _print_summary(
     seqs = [int(e["seq"]) for e in received.events]
     gaps = sum(b - a - 1 for a, b in zip(sorted(set(seqs)), sorted(set(seqs))[1:], strict=False))
     if args.json:
-        summary = {"summary": {**result.as_dict(), "events": len(seqs), "seq_gaps": gaps}}
+        figures = {k: _json_number(v) for k, v in result.as_dict().items()}
+        summary = {"summary": {**figures, "events": len(seqs), "seq_gaps": gaps}}
         print(json.dumps(summary, separators=(",", ":")), flush=True)
         return
     print(f"\n# {len(seqs)} events received, seq gaps: {gaps}, daemon exit code {rc}")
