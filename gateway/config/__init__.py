@@ -1,0 +1,41 @@
+"""The gateway's configuration: one TOML file, validated by pydantic models (one module per part
+of the file), loaded by ``loader``."""
+
+from gateway.config.devices import (
+    Em4100Reader,
+    ModbusScaleSensor,
+    OutputConfig,
+    Pn532Reader,
+    ReaderConfig,
+    SensorConfig,
+    ThingMagicReader,
+)
+from gateway.config.loader import load_config, parse_config
+from gateway.config.mqtt import MqttConfig
+from gateway.config.root import Config
+from gateway.config.sections import (
+    PrivacyConfig,
+    SiteConfig,
+    StorageConfig,
+    TagsConfig,
+    ZoneConfig,
+)
+
+__all__ = [
+    "Config",
+    "Em4100Reader",
+    "ModbusScaleSensor",
+    "MqttConfig",
+    "OutputConfig",
+    "Pn532Reader",
+    "PrivacyConfig",
+    "ReaderConfig",
+    "SensorConfig",
+    "SiteConfig",
+    "StorageConfig",
+    "TagsConfig",
+    "ThingMagicReader",
+    "ZoneConfig",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,62 @@
+"""``[mqtt]``: how the gateway reaches its broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from gateway.config.base import Model
+
+
+class MqttConfig(Model):
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: str = "silentcommerce/v1"
+    client_id: str | None = None  # default: silentgate-{store}-{gateway}
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: v5, falling back to 3.1.1
+    # Events per P/events message; 0 publishes one event per P/event/{type} message.
+    batch: Annotated[int, Field(ge=0, le=1000)] = 0
+    inflight: Annotated[int, Field(ge=1, le=1000)] = 64  # unacknowledged QoS 1 publishes at once
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        if parts.username or parts.password:
+            raise ValueError("must not hold credentials: use mqtt.username and mqtt.password_file")
+        _ = parts.port  # raises ValueError on a bad port
+        return url
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _check_prefix(cls, prefix: str) -> str:
+        if not prefix or prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError("must be non-empty, without leading or trailing '/'")
+        if any(c in prefix for c in "+#$\0"):
+            raise ValueError("must not contain MQTT wildcards, '$' or NUL")
+        return prefix
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"

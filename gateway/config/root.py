@@ -1,0 +1,63 @@
+"""The whole config file and the checks that span sections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from gateway.config.base import Model
+from gateway.config.devices import OutputConfig, ReaderConfig, SensorConfig
+from gateway.config.mqtt import MqttConfig
+from gateway.config.sections import (
+    PrivacyConfig,
+    SiteConfig,
+    StorageConfig,
+    TagsConfig,
+    ZoneConfig,
+)
+
+
+class Config(Model):
+    site: SiteConfig
+    mqtt: MqttConfig
+    storage: StorageConfig = StorageConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    tags: TagsConfig = TagsConfig()
+    readers: list[ReaderConfig] = Field(default_factory=list)
+    sensors: list[SensorConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    outputs: list[OutputConfig] = Field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> Config:
+        if not self.readers and not self.sensors:
+            raise ValueError("at least one [[readers]] or [[sensors]] entry is required")
+        if self.rules:
+            raise ValueError("[[rules]] are not supported by this version yet")
+        seen: set[str] = set()
+        for device in (*self.readers, *self.sensors, *self.outputs):
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} is used twice")
+            seen.add(device.id)
+        zone_ids = [z.id for z in self.zones]
+        if len(zone_ids) != len(set(zone_ids)):
+            raise ValueError("a zone id is declared twice")
+        return self
+
+    def all_zones(self) -> list[ZoneConfig]:
+        """Declared zones, then zones named by devices but not declared, with defaults."""
+        zones = list(self.zones)
+        known = {z.id for z in zones}
+        named = [z for r in self.readers for z in r.zones().values()]
+        named += [s.zone for s in self.sensors]
+        for zone in named:
+            if zone not in known:
+                known.add(zone)
+                zones.append(ZoneConfig(id=zone))
+        return zones
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"silentgate-{self.site.store}-{self.site.gateway}"

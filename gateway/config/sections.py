@@ -1,0 +1,45 @@
+"""The small sections: ``[site]``, ``[storage]``, ``[privacy]``, ``[tags]`` and ``[[zones]]``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from gateway.config.base import Model, Name, ZoneId
+
+
+class SiteConfig(Model):
+    store: Name
+    gateway: Name
+
+
+class StorageConfig(Model):
+    path: Path = Path("/var/lib/silentgate/outbox.db")
+    # FULL: a committed event survives power loss (an fsync per flush, ~1 per pipeline run).
+    synchronous: Literal["full", "normal"] = "full"
+    max_bytes: Annotated[int, Field(ge=1 << 20)] = 256 << 20
+
+
+class PrivacyConfig(Model):
+    customer_ids: Literal["hmac-sha256", "raw", "omit"] = "hmac-sha256"
+    secret_file: Path = Path("/etc/silentgate/secret")
+
+
+class TagsConfig(Model):
+    customer_prefixes: list[str] = Field(default_factory=list)
+
+    @field_validator("customer_prefixes")
+    @classmethod
+    def _check_hex(cls, prefixes: list[str]) -> list[str]:
+        for p in prefixes:
+            if not re.fullmatch(r"[0-9A-Fa-f]{1,62}", p):
+                raise ValueError(f"{p!r} is not a hex prefix")
+        return [p.upper() for p in prefixes]
+
+
+class ZoneConfig(Model):
+    id: ZoneId
+    dwell_s: Annotated[float, Field(gt=0, le=86400)] = 5.0
