@@ -4,7 +4,6 @@ of the file), loaded by ``loader``."""
 from gateway.config.devices import (
     Em4100Reader,
     ModbusScaleSensor,
-    OutputConfig,
     Pn532Reader,
     ReaderConfig,
     SensorConfig,
@@ -12,6 +11,7 @@ from gateway.config.devices import (
 )
 from gateway.config.loader import load_config, parse_config
 from gateway.config.mqtt import MqttConfig
+from gateway.config.outputs import OutputConfig
 from gateway.config.root import Config
 from gateway.config.sections import (
     PrivacyConfig,

@@ -1,4 +1,4 @@
-"""``[[readers]]``, ``[[sensors]]``, ``[[outputs]]``: a model per driver, chosen by ``driver``."""
+"""``[[readers]]`` and ``[[sensors]]``: one model per driver, chosen by ``driver``."""
 
 from __future__ import annotations
 
@@ -63,10 +63,3 @@ class ModbusScaleSensor(_SerialDevice):
 
 
 SensorConfig = Annotated[ModbusScaleSensor, Field(discriminator="driver")]
-
-
-class OutputConfig(Model):
-    id: DeviceId
-    driver: Literal["relay", "serial-display", "openepaperlink"]
-    port: str | None = None  # serial port, or the access point's base URL for openepaperlink
-    baudrate: int | None = None

@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from gateway.config.base import Model
-from gateway.config.devices import OutputConfig, ReaderConfig, SensorConfig
+from gateway.config.devices import ReaderConfig, SensorConfig
 from gateway.config.mqtt import MqttConfig
+from gateway.config.outputs import OutputConfig
 from gateway.config.sections import (
     PrivacyConfig,
     SiteConfig,
