@@ -1,0 +1,37 @@
+"""Commands from central servers to the gateway's outputs, over MQTT."""
+
+from gateway.commands.executor import EXECUTE_TIMEOUT_S, OutputError, OutputExecutor
+from gateway.commands.models import (
+    MAX_PAYLOAD_BYTES,
+    SCHEMAS,
+    AnyCommand,
+    Command,
+    DisplayBrightness,
+    DisplayClear,
+    DisplayCommand,
+    DisplayShow,
+    EpaperCommand,
+    EpaperShow,
+    OutputKind,
+    RelayCommand,
+    RelaySwitch,
+)
+
+__all__ = [
+    "EXECUTE_TIMEOUT_S",
+    "MAX_PAYLOAD_BYTES",
+    "SCHEMAS",
+    "AnyCommand",
+    "Command",
+    "DisplayBrightness",
+    "DisplayClear",
+    "DisplayCommand",
+    "DisplayShow",
+    "EpaperCommand",
+    "EpaperShow",
+    "OutputError",
+    "OutputExecutor",
+    "OutputKind",
+    "RelayCommand",
+    "RelaySwitch",
+]
