@@ -56,7 +56,15 @@ def _syntax_problem(name: str, exc: tomllib.TOMLDecodeError) -> Problem:
     return Problem(name, line, "toml", f"syntax error: {message}")
 
 
-_UNION_TAGS: Final = {"thingmagic", "em4100", "pn532", "modbus-scale"}
+_UNION_TAGS: Final = {
+    "thingmagic",
+    "em4100",
+    "pn532",
+    "modbus-scale",
+    "relay",
+    "serial-display",
+    "openepaperlink",
+}
 
 
 def _validation_problem(name: str, where: TomlMap, err: Any) -> Problem:
