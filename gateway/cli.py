@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--miss-rate", type=float, default=0.2, help="per-read miss probability")
 
+    doctor = sub.add_parser("doctor", help="check devices, files, broker, clock and disk")
+    doctor.add_argument("--config", type=Path, default=Path("/etc/silentgate/silentgate.toml"))
+    doctor.add_argument("--no-broker", action="store_true", help="skip the broker connection")
+
     tail = sub.add_parser("tail", help="print events and status as a central server sees them")
     tail.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -68,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
 
             return run_demo(args)
+        case "doctor":
+            from gateway.doctor import run as run_doctor  # noqa: PLC0415
+
+            return run_doctor(args)
         case "tail":
             from gateway.tail import run_tail  # noqa: PLC0415
 

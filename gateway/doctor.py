@@ -1,0 +1,169 @@
+"""``silentgate doctor``: is this installation healthy, and if not, what to do about it.
+
+Each check prints one line, ``ok``, ``warn`` or ``FAIL``, with what it saw and, when something is
+wrong, the fix. Nothing here changes anything; the exit code is 1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import grp
+import os
+import shutil
+import socket
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from gateway.config import Config, load_config
+from gateway.errors import ConfigError
+
+MIN_FREE_BYTES: Final = 100 << 20
+SANE_YEAR: Final = 2025  # a Pi without a real-time clock boots in 1970 until NTP answers
+Level = Literal["ok", "warn", "FAIL"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    level: Level
+    check: str
+    detail: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        hint = f"\n      fix: {self.fix}" if self.fix and self.level != "ok" else ""
+        return f"{self.level:<4}  {self.check}: {self.detail}{hint}"
+
+
+def check_port(device_id: str, port: str) -> Finding:
+    name = f"device {device_id}"
+    parts = urlsplit(port)
+    if parts.scheme in ("socket", "rfc2217"):
+        try:
+            with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=3):
+                return Finding("ok", name, f"{port} accepts connections")
+        except OSError as exc:
+            return Finding("FAIL", name, f"{port}: {exc}", "is the serial server running?")
+    path = Path(port)
+    if not path.exists():
+        return Finding(
+            "FAIL", name, f"{port} does not exist",
+            "plug the device in; for stable names see systemd/99-silentgate.rules",
+        )  # fmt: skip
+    if not os.access(path, os.R_OK | os.W_OK):
+        group = _group_of(path)
+        return Finding(
+            "FAIL", name, f"{port} is not readable and writable by this user",
+            f"add the service user to group {group!r} (usermod -aG {group} silentgate)",
+        )  # fmt: skip
+    kind = "a character device" if stat.S_ISCHR(path.stat().st_mode) else "not a tty device"
+    level: Level = "ok" if kind == "a character device" else "warn"
+    return Finding(level, name, f"{port} is {kind} and accessible")
+
+
+def check_files(config: Config) -> Iterator[Finding]:
+    wanted: list[tuple[str, Path | None]] = [
+        ("mqtt.password_file", config.mqtt.password_file),
+        ("mqtt.ca_file", config.mqtt.ca_file),
+        ("mqtt.cert_file", config.mqtt.cert_file),
+        ("mqtt.key_file", config.mqtt.key_file),
+    ]
+    if config.privacy.customer_ids == "hmac-sha256":
+        wanted.append(("privacy.secret_file", config.privacy.secret_file))
+    for key, path in wanted:
+        if path is None:
+            continue
+        if not os.access(path, os.R_OK):
+            yield Finding("FAIL", key, f"{path} is not readable", "check the path and its group")
+        elif path.stat().st_mode & 0o007:
+            yield Finding("warn", key, f"{path} is readable by everyone", f"chmod o-rwx {path}")
+        else:
+            yield Finding("ok", key, f"{path} is readable, not by everyone")
+
+
+def check_storage(config: Config) -> Iterator[Finding]:
+    directory = config.storage.path.parent
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("/"))
+    if not os.access(existing, os.W_OK):
+        yield Finding(
+            "FAIL", "storage", f"{existing} is not writable",
+            "run as the service user, or let systemd create it (StateDirectory=silentgate)",
+        )  # fmt: skip
+    free = shutil.disk_usage(existing).free
+    level: Level = "ok" if free >= MIN_FREE_BYTES else "FAIL"
+    yield Finding(level, "disk", f"{free >> 20} MiB free at {existing}", "free some space")
+    if config.storage.path.exists():
+        size = config.storage.path.stat().st_size
+        yield Finding("ok", "outbox", f"{config.storage.path} is {size >> 10} KiB")
+
+
+def check_clock(now: float | None = None) -> Finding:
+    year = time.gmtime(time.time() if now is None else now).tm_year
+    if year < SANE_YEAR:
+        return Finding(
+            "FAIL", "clock", f"the system clock says {year}",
+            "enable NTP (timedatectl set-ntp true) or fit a real-time clock; event times are wrong",
+        )  # fmt: skip
+    return Finding("ok", "clock", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)))
+
+
+async def check_broker(config: Config, timeout: float = 5.0) -> Finding:
+    mqtt = config.mqtt
+    where = f"{mqtt.host}:{mqtt.port}"
+    password = mqtt.password_file.read_text().strip() if mqtt.password_file else None
+    try:
+        async with aiomqtt.Client(
+            mqtt.host, mqtt.port, username=mqtt.username, password=password,
+            identifier=f"{config.client_id}-doctor", timeout=timeout,
+            tls_params=aiomqtt.TLSParameters(
+                ca_certs=str(mqtt.ca_file) if mqtt.ca_file else None,
+                certfile=str(mqtt.cert_file) if mqtt.cert_file else None,
+                keyfile=str(mqtt.key_file) if mqtt.key_file else None,
+            ) if mqtt.tls else None,
+        ):  # fmt: skip
+            return Finding("ok", "broker", f"connected to {where}")
+    except (aiomqtt.MqttError, OSError) as exc:
+        return Finding(
+            "FAIL", "broker", f"{where}: {exc}",
+            "check mqtt.url, the firewall, and mqtt.username / password_file / TLS files; "
+            "events wait in the outbox meanwhile",
+        )  # fmt: skip
+
+
+def run_checks(config: Config, *, broker: bool = True) -> list[Finding]:
+    findings = [check_clock()]
+    for device in (*config.readers, *config.sensors):
+        findings.append(check_port(device.id, device.port))
+    findings += check_files(config)
+    findings += check_storage(config)
+    if broker:
+        findings.append(asyncio.run(check_broker(config)))
+    return findings
+
+
+def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            out(str(Finding("FAIL", "config", str(problem), "silentgate check-config FILE")))
+        return 1
+    out(str(Finding("ok", "config", f"{args.config} is valid")))
+    findings = run_checks(config, broker=not args.no_broker)
+    for finding in findings:
+        out(str(finding))
+    return 1 if any(f.level == "FAIL" for f in findings) else 0
+
+
+def _group_of(path: Path) -> str:
+    try:
+        return grp.getgrgid(path.stat().st_gid).gr_name
+    except KeyError:
+        return str(path.stat().st_gid)
