@@ -10,9 +10,45 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Final
 
 _PRIORITY: Final = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+REPEAT_WINDOW_S: Final = 60.0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a message through once per window; its repeats inside the window are counted and
+    the count is added to the next one let through ("... (12 more in the last 60 s)").
+
+    A message is its logger and format string, so "port %s closed" for one device repeats while
+    other devices' lines still pass. The journal of a Pi nobody visits stays readable.
+    """
+
+    def __init__(
+        self, window_s: float = REPEAT_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._window = window_s
+        self._clock = clock
+        self._seen: dict[tuple[str, str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The first argument tells devices apart ("port %s closed"); the rest may vary.
+        first_arg = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        key = (record.name, str(record.msg), first_arg)
+        now = self._clock()
+        first, suppressed = self._seen.get(key, (-self._window - 1.0, 0))
+        if now - first < self._window:
+            self._seen[key] = (first, suppressed + 1)
+            return False
+        if suppressed:
+            record.msg = f"{record.msg} ({suppressed} more in the last {self._window:.0f} s)"
+        self._seen[key] = (now, 0)
+        if len(self._seen) > 10_000:  # bound the memory of a pathological logger
+            self._seen.clear()
+        return True
 
 
 class _JournalFormatter(logging.Formatter):
@@ -26,9 +62,8 @@ def setup_logging(level: str = "INFO") -> None:
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
