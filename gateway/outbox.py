@@ -10,6 +10,14 @@ pipeline's writes; ``synchronous=FULL`` by default, because a Pi loses power wit
 NORMAL may lose the last commits then (never corrupt the file, but lose accepted events);
 ``PRAGMA user_version`` for migrations; ``quick_check`` at start. One connection, one writer: the
 event loop's thread.
+
+Bounded size: ``max_bytes`` becomes SQLite's ``max_page_count``, so the file cannot grow past it
+and a full disk and a full outbox fail the same way (SQLITE_FULL). Above ``HIGH_WATER`` of the
+limit, events of a droppable type (raw ``shelf.weight`` by default) are dropped before they get a
+``seq`` (so consumers see no gap for them) and counted per type. The rest of the space is kept for
+presence and item events. When even those cannot be stored, they wait in memory (up to
+``HELD_MAX``) and are stored first as soon as deliveries free space; only beyond that are events
+lost, and that is counted and logged as an error. ``full`` is reported in the status.
 """
 
 from __future__ import annotations
@@ -17,17 +25,26 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from gateway.errors import OutboxError
 from gateway.events import AnyEvent
 
+if TYPE_CHECKING:
+    from gateway.config.sections import StorageConfig
+
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 1
+HIGH_WATER: Final = 0.8  # above this share of max_bytes, droppable events are dropped
+HELD_MAX: Final = 10_000  # events kept in memory while the outbox is full
+DEFAULT_DROPPABLE: Final = frozenset({"shelf.weight"})
+WAL_LIMIT_BYTES: Final = 4 << 20  # the WAL is truncated back to this after a checkpoint
+
+SCHEMA_VERSION: Final = 2
 _MIGRATIONS: Final = {
     1: """
         CREATE TABLE events (
@@ -40,6 +57,18 @@ _MIGRATIONS: Final = {
         );
         CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT INTO meta VALUES ('last_seq', 0), ('dropped', 0);
+    """,
+    2: """
+        CREATE TABLE dropped (type TEXT PRIMARY KEY, count INTEGER NOT NULL);
+        INSERT INTO meta VALUES ('lost', 0);
+        -- commands seen, executed or refused: replays are refused by command_id
+        CREATE TABLE commands (
+            command_id TEXT PRIMARY KEY,
+            output_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,              -- 'running', 'ok', or the error message
+            seen REAL NOT NULL                  -- unix time of arrival
+        );
+        CREATE INDEX commands_seen ON commands (seen);
     """,
 }
 
@@ -56,54 +85,94 @@ class Backlog:
     count: int
     oldest_accepted: float | None  # unix time; None when empty
     last_seq: int
+    bytes: int = 0
+    max_bytes: int | None = None
+    full: bool = False  # droppable events are being dropped, or events are held in memory
+    held: int = 0  # events waiting in memory for space; not accepted yet
+    dropped: dict[str, int] = field(default_factory=dict)  # per type, since the file was made
+    lost: int = 0  # events that found neither space nor room in memory
 
     def oldest_age_s(self, now: float) -> float:
         return 0.0 if self.oldest_accepted is None else max(0.0, now - self.oldest_accepted)
 
 
 class Outbox:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        max_bytes: int | None = None,
+        droppable: Collection[str] = DEFAULT_DROPPABLE,
+    ) -> None:
         self._conn = conn
         self.path = path
+        self.max_bytes = max_bytes
+        self.droppable = frozenset(droppable)
         self.last_seq = self._meta("last_seq")
+        self._held: deque[AnyEvent] = deque()
+        self._full = False
 
     @classmethod
-    def open(cls, path: Path, *, synchronous: str = "full") -> Outbox:
+    def open(
+        cls,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        max_bytes: int | None = None,
+        droppable: Collection[str] = DEFAULT_DROPPABLE,
+    ) -> Outbox:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             _check_integrity(conn, path)
             _migrate(conn)
+            if max_bytes is not None:
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open the outbox {path}: {exc}") from exc
-        return cls(conn, path)
+        return cls(conn, path, max_bytes=max_bytes, droppable=droppable)
+
+    @classmethod
+    def from_config(cls, storage: StorageConfig) -> Outbox:
+        return cls.open(
+            storage.path,
+            synchronous=storage.synchronous,
+            max_bytes=storage.max_bytes,
+            droppable=storage.droppable,
+        )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the command ledger's table in the same file."""
+        return self._conn
 
     def close(self) -> None:
         self._conn.close()
 
-    def append(self, events: Sequence[AnyEvent], *, droppable: Iterable[bool] = ()) -> list[int]:
-        """Store events in one transaction, assigning their seq; returns the seqs."""
-        if not events:
+    def append(self, events: Sequence[AnyEvent]) -> list[int]:
+        """Store events (after any held ones) in one transaction; returns the new seqs.
+
+        Never raises for lack of space: what cannot be stored is dropped (droppable types),
+        held in memory, or, beyond ``HELD_MAX``, lost, and each case is counted.
+        """
+        keep = self._shed(events)
+        self._held.extend(keep)
+        if not self._held:
             return []
-        flags = list(droppable) or [False] * len(events)
-        first = self.last_seq + 1
-        now = time.time()
-        rows = [
-            (first + i, e.id, e.type, e.model_copy(update={"seq": first + i}).to_json(), d, now)
-            for i, (e, d) in enumerate(zip(events, flags, strict=True))
-        ]
-        last = first + len(rows) - 1
         try:
-            with self._transaction():
-                self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
-                self._conn.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (last,))
-        except sqlite3.Error as exc:
-            raise OutboxError(f"cannot store {len(rows)} events: {exc}") from exc
-        self.last_seq = last
-        return [r[0] for r in rows]
+            seqs = self._insert(list(self._held))
+        except _Full as exc:
+            self._on_full(str(exc))
+            return []
+        self._held.clear()
+        self._set_full(self._above_high_water())
+        return seqs
 
     def pending(self, after: int = 0, limit: int = 1000) -> list[Row]:
         cur = self._conn.execute(
@@ -120,10 +189,107 @@ class Outbox:
                 self._conn.executemany("DELETE FROM events WHERE seq = ?", batch)
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot mark {len(batch)} events delivered: {exc}") from exc
+        if self._held:
+            self.append(())  # space was freed: store what waited in memory first
+        elif self._full:
+            self._set_full(self._above_high_water())
 
     def backlog(self) -> Backlog:
         count, oldest = self._conn.execute("SELECT count(*), min(accepted) FROM events").fetchone()
-        return Backlog(count=count, oldest_accepted=oldest, last_seq=self.last_seq)
+        dropped = dict(self._conn.execute("SELECT type, count FROM dropped ORDER BY type"))
+        return Backlog(
+            count=count,
+            oldest_accepted=oldest,
+            last_seq=self.last_seq,
+            bytes=self.used_bytes(),
+            max_bytes=self.max_bytes,
+            full=self._full,
+            held=len(self._held),
+            dropped=dropped,
+            lost=self._meta("lost"),
+        )
+
+    def used_bytes(self) -> int:
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def _above_high_water(self) -> bool:
+        return self.max_bytes is not None and self.used_bytes() > HIGH_WATER * self.max_bytes
+
+    def _shed(self, events: Sequence[AnyEvent]) -> list[AnyEvent]:
+        """Drop droppable events while space is short, counting them per type."""
+        if not (self._full or self._held) and not self._above_high_water():
+            return list(events)
+        keep = [e for e in events if e.type not in self.droppable]
+        shed = Counter[str](e.type for e in events if e.type in self.droppable)
+        if shed:
+            self._set_full(True)
+            self._count_dropped(shed)
+        return keep
+
+    def _insert(self, events: Sequence[AnyEvent]) -> list[int]:
+        first = self.last_seq + 1
+        now = time.time()
+        rows = [
+            (first + i, e.id, e.type, _body(e, first + i), int(e.type in self.droppable), now)
+            for i, e in enumerate(events)
+        ]
+        last = first + len(rows) - 1
+        try:
+            with self._transaction():
+                self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._conn.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (last,))
+        except sqlite3.Error as exc:
+            if _is_full(exc):
+                raise _Full(str(exc)) from exc
+            raise OutboxError(f"cannot store {len(rows)} events: {exc}") from exc
+        self.last_seq = last
+        return [r[0] for r in rows]
+
+    def _on_full(self, reason: str) -> None:
+        if not self._full:
+            log.error("the outbox %s is full (%s): holding events in memory", self.path, reason)
+        self._set_full(True)
+        overflow = len(self._held) - HELD_MAX
+        if overflow > 0:
+            for _ in range(overflow):
+                self._held.popleft()
+            log.error("outbox full and %d events held in memory: lost %d", HELD_MAX, overflow)
+            self._bump_meta("lost", overflow)
+
+    def _set_full(self, full: bool) -> None:
+        if full and not self._full:
+            log.error(
+                "the outbox %s is nearly full (%d of %s bytes): dropping %s events",
+                self.path,
+                self.used_bytes(),
+                self.max_bytes,
+                ", ".join(sorted(self.droppable)) or "no",
+            )
+        elif self._full and not full:
+            log.warning("the outbox %s has room again", self.path)
+        self._full = full
+
+    def _count_dropped(self, shed: Counter[str]) -> None:
+        # Best effort: the counter must not fail where the events themselves could not be stored.
+        try:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT INTO dropped VALUES (?, ?) "
+                    "ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
+                    list(shed.items()),
+                )
+        except sqlite3.Error as exc:
+            log.error("cannot count %d dropped events: %s", shed.total(), exc)
+
+    def _bump_meta(self, key: str, by: int) -> None:
+        try:
+            with self._transaction():
+                self._conn.execute("UPDATE meta SET value = value + ? WHERE key = ?", (by, key))
+        except sqlite3.Error as exc:
+            log.error("cannot count %d %s events: %s", by, key, exc)
 
     def _meta(self, key: str) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -131,6 +297,18 @@ class Outbox:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+
+def _body(event: AnyEvent, seq: int) -> str:
+    return event.model_copy(update={"seq": seq}).to_json()
+
+
+class _Full(Exception):
+    """SQLITE_FULL: the disk or ``max_page_count`` left no room for the transaction."""
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
 
 
 class _Transaction:
@@ -141,7 +319,11 @@ class _Transaction:
         self._conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:
+            # SQLITE_FULL may already have rolled the transaction back on its own.
+            self._conn.execute("ROLLBACK")
 
 
 def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:

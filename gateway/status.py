@@ -2,6 +2,7 @@
 
 Device sessions, the pipeline and the outbox report here; the uplink publishes ``payload()`` when
 something changed (at most once a second) and every ``REFRESH_S`` so backlog figures stay fresh.
+A full outbox is reported twice: as figures under ``outbox`` and as a sentence under ``alerts``.
 """
 
 from __future__ import annotations
@@ -47,12 +48,45 @@ class StatusBoard:
             body["details"] = dict(self.details)
         if state == "online":
             backlog = self._backlog()
-            body["outbox"] = {
-                "backlog": backlog.count,
-                "oldest_age_s": round(backlog.oldest_age_s(now), 3),
-                "last_seq": backlog.last_seq,
-            }
+            body["outbox"] = outbox_figures(backlog, now)
+            alerts = outbox_alerts(backlog)
+            if alerts:
+                body["alerts"] = alerts
             if self.counters:
                 body["counters"] = dict(self.counters)
         self.changed = False
         return json.dumps(body, separators=(",", ":"))
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + by
+
+
+def outbox_figures(backlog: Backlog, now: float) -> dict[str, object]:
+    figures: dict[str, object] = {
+        "backlog": backlog.count,
+        "oldest_age_s": round(backlog.oldest_age_s(now), 3),
+        "last_seq": backlog.last_seq,
+        "bytes": backlog.bytes,
+        "max_bytes": backlog.max_bytes,
+        "full": backlog.full,
+    }
+    if backlog.held:
+        figures["held"] = backlog.held
+    if backlog.dropped:
+        figures["dropped"] = dict(backlog.dropped)
+    if backlog.lost:
+        figures["lost"] = backlog.lost
+    return figures
+
+
+def outbox_alerts(backlog: Backlog) -> list[str]:
+    """Plain sentences for a dashboard: a full outbox must be seen, not only logged."""
+    alerts = []
+    if backlog.full:
+        alerts.append(
+            f"outbox full: {backlog.bytes} of {backlog.max_bytes} bytes, "
+            f"{backlog.held} events waiting in memory, droppable events being dropped"
+        )
+    if backlog.lost:
+        alerts.append(f"outbox overflow: {backlog.lost} events lost")
+    return alerts

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from gateway.config.base import Model, Name, ZoneId
+from gateway.events import EVENT_TYPES
 
 
 class SiteConfig(Model):
@@ -20,7 +21,20 @@ class StorageConfig(Model):
     path: Path = Path("/var/lib/silentgate/outbox.db")
     # FULL: a committed event survives power loss (an fsync per flush, ~1 per pipeline run).
     synchronous: Literal["full", "normal"] = "full"
+    # The outbox file never grows past this; see docs/mqtt.md ("When the outbox fills up").
     max_bytes: Annotated[int, Field(ge=1 << 20)] = 256 << 20
+    # Event types that may be dropped (never given a seq) once the outbox is nearly full.
+    droppable: list[str] = Field(default_factory=lambda: ["shelf.weight"])
+
+    @field_validator("droppable")
+    @classmethod
+    def _check_droppable(cls, types: list[str]) -> list[str]:
+        for name in types:
+            if name not in EVENT_TYPES:
+                raise ValueError(f"{name!r} is not an event type ({', '.join(EVENT_TYPES)})")
+            if name.startswith(("presence.", "item.")):
+                raise ValueError(f"{name} events are never dropped")
+        return types
 
 
 class PrivacyConfig(Model):

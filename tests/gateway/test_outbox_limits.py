@@ -1,0 +1,131 @@
+"""The outbox at its size limit: droppable events go first (counted, never given a seq), the
+rest wait in memory and are stored once deliveries free space, and only an overflow of memory
+loses events, counted. A full outbox and a full disk fail alike (SQLITE_FULL)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.config.sections import StorageConfig
+from gateway.events import AnyEvent, PresenceEnter, ShelfWeight, Source, Subject
+from gateway.ids import new_event_id
+from gateway.outbox import HELD_MAX, HIGH_WATER, SCHEMA_VERSION, Outbox
+
+LIMIT = 64 << 10  # 16 pages of 4 KiB
+
+
+def enter(n: int) -> PresenceEnter:
+    return PresenceEnter(
+        id=str(new_event_id()),
+        ts="2026-11-22T10:00:00.000Z",
+        store="store-042",
+        gateway="gw-1",
+        zone="shelf-a",
+        subject=Subject(kind="item", id=f"{n:024X}"),
+        source=Source(device="door", antenna=1),
+    )
+
+
+def weight(n: int) -> ShelfWeight:
+    return ShelfWeight(
+        id=str(new_event_id()),
+        ts="2026-11-22T10:00:00.000Z",
+        store="store-042",
+        gateway="gw-1",
+        zone="shelf-a",
+        grams=float(n),
+        delta_g=1.0,
+        sensor="scale",
+    )
+
+
+def fill_to_high_water(outbox: Outbox) -> None:
+    while outbox.used_bytes() <= HIGH_WATER * LIMIT:
+        outbox.append([enter(i) for i in range(10)])
+
+
+def test_above_high_water_droppable_events_are_dropped_counted_and_get_no_seq(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    fill_to_high_water(outbox)
+    before = outbox.last_seq
+    mixed: list[AnyEvent] = [weight(1), enter(1), weight(2)]
+    assert outbox.append(mixed) == [before + 1]
+    backlog = outbox.backlog()
+    assert backlog.full
+    assert backlog.dropped == {"shelf.weight": 2}
+    assert json.loads(outbox.pending(after=before)[0].body)["type"] == "presence.enter"
+    seqs = [r.seq for r in outbox.pending(limit=10_000)]
+    assert seqs == list(range(1, outbox.last_seq + 1))
+
+
+def test_below_high_water_droppable_events_are_stored(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    assert outbox.append([weight(1), enter(1)]) == [1, 2]
+    assert outbox.backlog().dropped == {}
+    assert not outbox.backlog().full
+
+
+def test_when_nothing_fits_events_wait_in_memory_and_are_stored_after_delivery(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    stored: list[int] = []
+    while not outbox.backlog().held:
+        stored += outbox.append([enter(i) for i in range(20)])
+    held = outbox.backlog().held
+    assert held > 0
+    assert outbox.backlog().full
+    outbox.mark_delivered(stored)
+    backlog = outbox.backlog()
+    assert (backlog.held, backlog.lost) == (0, 0)
+    # Held events were stored in arrival order, right after the last stored seq.
+    assert [r.seq for r in outbox.pending()] == list(range(stored[-1] + 1, stored[-1] + held + 1))
+
+
+def test_beyond_the_memory_bound_events_are_lost_and_counted(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    outbox.append([enter(i) for i in range(HELD_MAX + 50)])
+    backlog = outbox.backlog()
+    assert (backlog.held, backlog.lost, backlog.count) == (HELD_MAX, 50, 0)
+    outbox.close()
+    assert Outbox.open(tmp_path / "o.db").backlog().lost == 50  # the count is durable
+
+
+def test_the_file_never_grows_past_the_limit(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    for _ in range(50):
+        outbox.append([enter(i) for i in range(20)])
+    outbox.close()
+    conn = sqlite3.connect(tmp_path / "o.db")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert (tmp_path / "o.db").stat().st_size <= LIMIT
+
+
+def test_a_version_1_outbox_is_migrated_and_keeps_its_seq(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "o.db")
+    conn.executescript(
+        """
+        CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,
+            body TEXT NOT NULL, droppable INTEGER NOT NULL DEFAULT 0, accepted REAL NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta VALUES ('last_seq', 41), ('dropped', 0);
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    outbox = Outbox.open(tmp_path / "o.db")
+    assert outbox.append([enter(1)]) == [42]
+    assert outbox.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("kind", ["presence.enter", "item.pickup", "no.such"])
+def test_presence_item_and_unknown_types_cannot_be_made_droppable(kind: str) -> None:
+    with pytest.raises(ValidationError):
+        StorageConfig(droppable=[kind])
