@@ -214,8 +214,11 @@ class SimPort:
         ready = loop.create_future()
         loop.add_writer(fd, ready.set_result, None)
         try:
-            with contextlib.suppress(TimeoutError):  # re-check for a hang-up meanwhile
-                await asyncio.wait_for(ready, timeout=0.1)
+            # Re-check for a hang-up now and then. asyncio.timeout, not wait_for: on 3.11
+            # wait_for can swallow a cancellation that races the future's completion.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await ready
         finally:
             loop.remove_writer(fd)
 

@@ -24,7 +24,10 @@ class FarEnd:
         ready: asyncio.Future[None] = loop.create_future()
         loop.add_reader(self.fd, lambda: ready.done() or ready.set_result(None))
         try:
-            await asyncio.wait_for(ready, timeout)
+            # Not wait_for: on 3.11 it can swallow the cancellation of an enclosing timeout
+            # when the future completes at the same moment, and a pump loop would never end.
+            async with asyncio.timeout(timeout):
+                await ready
         finally:
             loop.remove_reader(self.fd)
         data = os.read(self.fd, 65536)
