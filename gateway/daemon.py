@@ -11,25 +11,28 @@ and disconnects. What it could not send stays in the outbox for the next start.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, assert_never
 
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState, Session
 from gateway.devices.em4100 import Em4100Session
+from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
-from gateway.errors import ConfigError, Problem
 from gateway.eventfactory import EventFactory
+from gateway.fusion import FusionStage
 from gateway.notify import Notifier
 from gateway.outbox import Outbox
 from gateway.pipeline import IDLE_WAKE_S, Pipeline
 from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
 from gateway.reads import Subjects
+from gateway.shelf import ScaleSpec, SettleParams, ShelfStage
 from gateway.status import StatusBoard
 from gateway.supervise import supervised
 from gateway.uplink import Uplink
@@ -47,7 +50,8 @@ class Shutdown(Exception):
 DeviceConfig = ThingMagicReader | Em4100Reader | Pn532Reader | ModbusScaleSensor
 
 
-def make_session(device: DeviceConfig) -> Session:
+def make_session(device: DeviceConfig, *, clock: Clock, on_weight: WeightSink) -> Session:
+    """``on_weight`` receives a scale's readings; sessions of readers do not use it."""
     match device:
         case ThingMagicReader():
             return ThingMagicSession(device)
@@ -55,10 +59,10 @@ def make_session(device: DeviceConfig) -> Session:
             return Em4100Session(device)
         case Pn532Reader():
             return Pn532Session(device)
+        case ModbusScaleSensor():
+            return ModbusScaleSession(device, on_weight, clock)
         case _:
-            raise ConfigError(
-                [Problem("-", 0, f"{device.id}.driver", f"{device.driver} is not supported yet")]
-            )
+            assert_never(device)
 
 
 class Daemon:
@@ -91,9 +95,28 @@ class Daemon:
             outbox=self.outbox,
             clock=self.clock,
             on_stored=self.uplink.wake,
+            shelf=ShelfStage(self._scale_specs()),
+            fusion=FusionStage(self._match_windows(), self.subjects),
         )
         self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
         self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
+
+    def _scales(self) -> list[tuple[int, ModbusScaleSensor]]:
+        return [(i, d) for i, d in enumerate(self.devices) if isinstance(d, ModbusScaleSensor)]
+
+    def _scale_specs(self) -> list[ScaleSpec]:
+        zone_of = {name: i for i, name in enumerate(self.zone_names)}
+        return [
+            ScaleSpec(i, zone_of[s.zone], SettleParams(s.settle_s, s.stable_g, s.min_delta_g))
+            for i, s in self._scales()
+        ]
+
+    def _match_windows(self) -> dict[int, float]:
+        """Zone index -> fusion window; the widest where several scales share a zone."""
+        windows: dict[int, float] = {}
+        for spec, (_, scale) in zip(self._scale_specs(), self._scales(), strict=True):
+            windows[spec.zone] = max(windows.get(spec.zone, 0.0), scale.match_window_s)
+        return windows
 
     def _context(self, index: int, device: DeviceConfig) -> DeviceContext:
         zone_of = {name: i for i, name in enumerate(self.zone_names)}
@@ -142,7 +165,9 @@ class Daemon:
 
     def _start_devices(self, tg: asyncio.TaskGroup) -> None:
         for device, ctx in zip(self.devices, self.contexts, strict=True):
-            tg.create_task(self._supervise(make_session(device), ctx))
+            on_weight = functools.partial(self.pipeline.add_weight, ctx.index)
+            session = make_session(device, clock=self.clock, on_weight=on_weight)
+            tg.create_task(self._supervise(session, ctx))
 
     async def _supervise(self, session: Session, ctx: DeviceContext) -> None:
         def failed(exc: BaseException) -> None:

@@ -15,16 +15,20 @@ from gateway.epc import decode_sgtin96
 from gateway.events import (
     AnyEvent,
     DeviceStatus,
+    ItemMoved,
     PresenceDwell,
     PresenceEnter,
     PresenceExit,
+    ShelfWeight,
     Source,
     Subject,
     format_ts,
 )
+from gateway.fusion import ItemMove
 from gateway.ids import new_event_id
 from gateway.privacy import Pseudonymizer
 from gateway.reads import SubjectKind, Subjects
+from gateway.shelf import WeightChange
 from gateway.transitions import Transition, TransitionKind
 
 
@@ -50,15 +54,8 @@ class EventFactory:
         self._subject_cache: dict[int, Subject] = {}
 
     def from_transition(self, t: Transition) -> AnyEvent:
-        wall = self._clock.wall(t.t)
-        common: dict[str, object] = {
-            "id": str(new_event_id(int(wall * 1000))),
-            "ts": format_ts(wall),
-            "zone": self._zones[t.zone],
-            "subject": self._subject(t.subject),
-            "store": self._store,
-            "gateway": self._gateway,
-        }
+        common = self._common(t.t, t.zone)
+        common["subject"] = self._subject(t.subject)
         if t.kind == TransitionKind.ENTER:
             source = Source(device=self._devices[t.device], antenna=t.antenna or None)
             rssi = None if math.isnan(t.rssi) else round(t.rssi, 1)
@@ -69,6 +66,36 @@ class EventFactory:
         if t.kind == TransitionKind.DWELL:
             return PresenceDwell.model_validate(timing)
         return PresenceExit.model_validate(timing)
+
+    def shelf_weight(self, change: WeightChange) -> ShelfWeight:
+        return ShelfWeight.model_validate(
+            {
+                **self._common(change.t, change.zone),
+                "grams": round(change.grams, 1),
+                "delta_g": round(change.delta_g, 1),
+                "sensor": self._devices[change.device],
+            }
+        )
+
+    def item_moved(self, move: ItemMove) -> ItemMoved:
+        return ItemMoved.model_validate(
+            {
+                **self._common(move.t, move.zone),
+                "type": move.kind.value,
+                "subject": self._subject(move.subject),
+                "weight_delta_g": round(move.delta_g, 1),
+            }
+        )
+
+    def _common(self, t: float, zone: int) -> dict[str, object]:
+        wall = self._clock.wall(t)
+        return {
+            "id": str(new_event_id(int(wall * 1000))),
+            "ts": format_ts(wall),
+            "zone": self._zones[zone],
+            "store": self._store,
+            "gateway": self._gateway,
+        }
 
     def device_status(self, device: str, state: str, detail: str | None) -> DeviceStatus:
         wall = self._clock.wall(self._clock.now())

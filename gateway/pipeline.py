@@ -5,6 +5,10 @@ has arrived into one batch, so under load one kernel call covers hundreds of rea
 read at a quiet moment is still processed within milliseconds. With no reads the loop still wakes
 at the stage's next deadline, because exits and dwells are made by time passing. All events of a
 run are stored in one outbox transaction (one commit per run, not per event).
+
+Shelf scales take the same path beside the reads: sessions add weight readings
+(``add_weight``), each run drains them into the shelf stage, whose settled changes and the
+presence stage's transitions go together through fusion (docs/shelves.md).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Final
 from gateway.clock import Clock
 from gateway.eventfactory import EventFactory
 from gateway.events import AnyEvent
+from gateway.fusion import FusionStage, ItemMove
 from gateway.outbox import Outbox
 from gateway.presence import PresenceStage
-from gateway.reads import ReadCollector
+from gateway.reads import ReadCollector, Subjects
+from gateway.shelf import ShelfStage, WeightChange, WeightCollector
 from gateway.transitions import Transition
 
 log = logging.getLogger(__name__)
@@ -37,9 +43,14 @@ class Pipeline:
         outbox: Outbox,
         clock: Clock,
         on_stored: Callable[[], None],
+        shelf: ShelfStage | None = None,
+        fusion: FusionStage | None = None,
     ) -> None:
         self.collector = ReadCollector()
+        self.weights = WeightCollector()
         self._stage = stage
+        self._shelf = shelf or ShelfStage([])
+        self._fusion = fusion or FusionStage({}, Subjects())
         self._factory = factory
         self._outbox = outbox
         self._clock = clock
@@ -48,9 +59,15 @@ class Pipeline:
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
         self.reads_total = 0
+        self.weights_total = 0
         self.events_total = 0
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def add_weight(self, device: int, grams: float, t: float) -> None:
+        """A scale reading (``device`` indexes the config's devices), ``t`` on the clock."""
+        self.weights.add(t, device, grams)
         self._wake.set()
 
     def add_event(self, event: AnyEvent) -> None:
@@ -75,24 +92,41 @@ class Pipeline:
 
     def step(self, now: float) -> list[AnyEvent]:
         batch = self.collector.drain()
+        samples = self.weights.drain()
         transitions = self._stage.feed(batch, now)
-        return self._store(transitions, len(batch), now)
+        changes = self._shelf.feed(samples, now)
+        moves = self._fusion.feed(transitions, changes, now)
+        self.reads_total += len(batch)
+        self.weights_total += len(samples)
+        return self._store(transitions, changes, moves, now)
 
     def flush(self, now: float) -> list[AnyEvent]:
         """At shutdown: process what has arrived and store what the stage has due."""
         events = self.step(now)
-        return events + self._store(self._stage.flush(now), 0, now)
+        transitions = self._stage.flush(now)
+        moves = self._fusion.feed(transitions, [], now)
+        return events + self._store(transitions, [], moves, now)
 
-    def _store(self, transitions: list[Transition], reads: int, now: float) -> list[AnyEvent]:
+    def _store(
+        self,
+        transitions: list[Transition],
+        changes: list[WeightChange],
+        moves: list[ItemMove],
+        now: float,
+    ) -> list[AnyEvent]:
         # seq follows time within a run too (an exit decided now happened at its last read).
-        ordered = sorted(transitions, key=lambda t: t.t)
-        events = [self._factory.from_transition(t) for t in ordered]
-        events += self._extra
+        # The sort is stable: a shelf.weight comes before the pickup made of it.
+        timed: list[tuple[float, AnyEvent]] = [
+            (t.t, self._factory.from_transition(t)) for t in transitions
+        ]
+        timed += [(c.t, self._factory.shelf_weight(c)) for c in changes]
+        timed += [(m.t, self._factory.item_moved(m)) for m in moves]
+        timed.sort(key=lambda pair: pair[0])
+        events = [event for _, event in timed] + self._extra
         self._extra = []
         if events:
             self._outbox.append(events)
             self._on_stored()
-        self.reads_total += reads
         self.events_total += len(events)
         self.last_run = now
         return events

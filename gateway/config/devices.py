@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import dataclasses
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from drivers.modbus_scale.registers import ReadFunction, RegisterMap, WeightFormat, preset
 from gateway.config.base import DeviceId, Model, ZoneId
 
 
@@ -52,14 +54,79 @@ ReaderConfig = Annotated[
 ]
 
 
+Address = Annotated[int, Field(ge=0, le=65535)]
+
+
+class RegisterOverrides(Model):
+    """``[sensors.registers]``: what an instrument does differently from its preset."""
+
+    weight_address: Annotated[int, Field(ge=0, le=65534)] | None = None  # 0-based PDU address
+    function: Literal["holding", "input"] | None = None
+    format: Literal["int32", "uint32", "float32"] | None = None
+    word_order: Literal["big", "little"] | None = None  # "big": high word first
+    decimals_address: Address | None = None
+    command_address: Address | None = None
+    tare_command: Address | None = None
+    zero_command: Address | None = None
+
+
 class ModbusScaleSensor(_SerialDevice):
+    """A shelf scale behind a Modbus RTU weight transmitter (docs/shelves.md)."""
+
     driver: Literal["modbus-scale"]
     zone: ZoneId
     baudrate: int = 9600
-    unit: Annotated[int, Field(ge=1, le=247)] = 1
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    unit: Annotated[int, Field(ge=1, le=247)] = 1  # the transmitter's Modbus device id
     register_map: Literal["generic", "laumas", "flintec"] = "generic"
     channel: Annotated[int, Field(ge=1, le=16)] = 1
+    registers: RegisterOverrides = RegisterOverrides()
+    # None: the preset's decimals, or its decimals register where it has one.
+    decimals: Annotated[int, Field(ge=0, le=6)] | None = None
+    weight_unit: Literal["g", "kg"] = "g"  # what the instrument's display unit is
+    factor: Annotated[float, Field(gt=0, le=1e6)] = 1.0  # a calibration correction on top
+    tare_on_start: bool = False
+    use_fc06: bool = False  # write the command register with FC06 instead of FC16
     poll_hz: Annotated[float, Field(gt=0, le=50)] = 10.0
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+    max_lost_polls: Annotated[int, Field(ge=1, le=100)] = 5
+    # Settling (gateway/shelf.py) and fusion (gateway/fusion.py).
+    settle_s: Annotated[float, Field(gt=0, le=30)] = 0.5
+    stable_g: Annotated[float, Field(gt=0)] = 5.0
+    min_delta_g: Annotated[float, Field(gt=0)] = 10.0
+    match_window_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @model_validator(mode="after")
+    def _check_scale(self) -> ModbusScaleSensor:
+        if self.min_delta_g <= self.stable_g:
+            raise ValueError("min_delta_g must be larger than stable_g, or noise makes events")
+        if self.settle_s * self.poll_hz < 2:
+            raise ValueError("settle_s must span at least two polls (settle_s * poll_hz >= 2)")
+        regmap = self.regmap()
+        if self.tare_on_start and (regmap.command_address is None or regmap.tare_command is None):
+            raise ValueError(
+                f"tare_on_start needs registers.command_address and registers.tare_command "
+                f"(the {regmap.name} preset has no known tare command)"
+            )
+        return self
+
+    def regmap(self) -> RegisterMap:
+        """The preset ``register_map`` names, with the overrides, decimals and unit applied."""
+        base = preset(self.register_map, channel=self.channel)
+        changes: dict[str, Any] = {
+            k: v for k, v in self.registers.model_dump().items() if v is not None
+        }
+        if "function" in changes:
+            changes["function"] = ReadFunction[changes["function"].upper()]
+        if "format" in changes:
+            changes["format"] = WeightFormat(changes["format"])
+        if self.decimals is not None:  # a configured count wins over the instrument's register
+            changes.update(decimals=self.decimals, decimals_address=None)
+        changes["unit_g"] = (
+            base.unit_g * (1000.0 if self.weight_unit == "kg" else 1.0) * self.factor
+        )
+        return dataclasses.replace(base, **changes)
 
 
 SensorConfig = Annotated[ModbusScaleSensor, Field(discriminator="driver")]
