@@ -1,0 +1,64 @@
+"""Every configured output, built from its config and run under supervision.
+
+The daemon keeps one ``Outputs``: ``run`` holds a supervised loop per output (each reopens its
+port or connection with backoff, and reports ``down`` when it fails), and the command router
+looks outputs up by id and calls ``execute`` (the ``OutputExecutor`` protocol) on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from typing import assert_never
+
+from gateway.config.outputs import (
+    OpenEPaperLinkOutput,
+    OutputConfig,
+    RelayOutput,
+    SerialDisplayOutput,
+)
+from gateway.devices.base import DeviceState, StateListener
+from gateway.outputs.base import Output
+from gateway.outputs.openepaperlink import LabelSession
+from gateway.outputs.relay import RelaySession
+from gateway.outputs.serial_display import DisplaySession
+from gateway.supervise import supervised
+
+
+def make_output(config: OutputConfig, on_state: StateListener) -> Output:
+    match config:
+        case RelayOutput():
+            return RelaySession(config, on_state)
+        case SerialDisplayOutput():
+            return DisplaySession(config, on_state)
+        case OpenEPaperLinkOutput():
+            return LabelSession(config, on_state)
+        case _:
+            assert_never(config)
+
+
+class Outputs:
+    def __init__(self, configs: Iterable[OutputConfig], on_state: StateListener) -> None:
+        self._sessions = {c.id: make_output(c, on_state) for c in configs}
+
+    def get(self, output_id: str) -> Output | None:
+        return self._sessions.get(output_id)
+
+    def __iter__(self) -> Iterator[Output]:
+        return iter(self._sessions.values())
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def run(self) -> None:
+        """Every output, until cancelled; one failing output never stops the others."""
+        async with asyncio.TaskGroup() as tg:
+            for session in self._sessions.values():
+                tg.create_task(_supervise(session))
+
+
+async def _supervise(session: Output) -> None:
+    def failed(exc: BaseException) -> None:
+        session.set_state(DeviceState.DOWN, str(exc) or type(exc).__name__)
+
+    await supervised(f"output {session.id}", session.run, on_failure=failed)
