@@ -7,7 +7,15 @@ unacknowledged at once; MQTT keeps QoS 1 messages of one connection in order, so
 acknowledged is sent again, so delivery is at least once and a consumer drops repeats by ``id``.
 
 The gateway speaks MQTT v5 and falls back to 3.1.1 when the broker refuses the protocol
-version (an older mosquitto, or a small embedded broker).
+version (an older mosquitto, or a small embedded broker). On v5 each event message carries the
+user properties ``seq`` (``first-last`` for a batch) and ``type``, so a consumer can route and
+check order without parsing; events never expire, command results do (``RESULT_EXPIRY_S``).
+
+With a ``CommandRouter``, the uplink also subscribes to ``P/cmd/+``. Commands run in tasks of
+their own, outside the connection, so a dropped connection never cancels an actuation halfway;
+their results wait in a bounded memory queue (they are volatile: a restart loses unsent ones,
+and the central server learns the outcome by resending the command_id, which is refused as a
+replay naming the earlier outcome).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
@@ -22,6 +31,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway.commands.result import CommandResult
+from gateway.commands.router import CommandRouter
 from gateway.config import Config
 from gateway.errors import UplinkError
 from gateway.outbox import Outbox, Row
@@ -32,6 +43,8 @@ log = logging.getLogger(__name__)
 
 ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
 PUBLISH_TIMEOUT_S: Final = 30.0
+RESULT_EXPIRY_S: Final = 3600  # a command result nobody picked up within an hour is stale
+RESULTS_MAX: Final = 1000  # unsent command results kept; the oldest go first
 _BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
 
 
@@ -44,8 +57,18 @@ def topic_base(config: Config) -> str:
 
 
 class Uplink:
-    def __init__(self, config: Config, outbox: Outbox, status: StatusBoard) -> None:
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        status: StatusBoard,
+        commands: CommandRouter | None = None,
+    ) -> None:
         self._config = config
+        self._commands = commands
+        self._command_tasks: set[asyncio.Task[None]] = set()
+        self._results: deque[CommandResult] = deque(maxlen=RESULTS_MAX)
+        self._results_ready = asyncio.Event()
         self._outbox = outbox
         self._status = status
         self.base = topic_base(config)
@@ -75,6 +98,9 @@ class Uplink:
             finally:
                 self.connected.clear()
                 self._flush_acks()
+                if self._stop.is_set():
+                    for task in self._command_tasks:
+                        task.cancel()
             if not self._stop.is_set():
                 delay = backoff.next()
                 log.warning("broker %s unreachable; retrying in %.1f s", self._where(), delay)
@@ -126,6 +152,10 @@ class Uplink:
                     tg.create_task(self._pump(client))
                     tg.create_task(self._status_loop(client))
                     tg.create_task(self._stop_on_request())
+                    if self._commands is not None:
+                        await client.subscribe(f"{self.base}/cmd/+", qos=1)
+                        tg.create_task(self._command_loop(client))
+                        tg.create_task(self._result_loop(client))
             except* _Stop:
                 self._flush_acks()
                 await self._publish_status(client, "offline")
@@ -168,12 +198,59 @@ class Uplink:
             else:
                 topic, payload = f"{self.base}/event/{rows[0].type}", rows[0].body
             await client.publish(
-                topic, payload, qos=1, properties=self._json_properties(), timeout=PUBLISH_TIMEOUT_S
+                topic,
+                payload,
+                qos=1,
+                properties=self._event_properties(rows),
+                timeout=PUBLISH_TIMEOUT_S,
             )
             self._acked.extend(r.seq for r in rows)
             self.published += len(rows)
         finally:
             window.release()
+
+    async def _command_loop(self, client: aiomqtt.Client) -> None:
+        prefix = f"{self.base}/cmd/"
+        async for message in client.messages:
+            output_id = message.topic.value.removeprefix(prefix)
+            if output_id == message.topic.value or "/" in output_id:
+                continue
+            payload = message.payload
+            data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+            task = asyncio.create_task(self._run_command(output_id, bytes(data)))
+            self._command_tasks.add(task)
+            task.add_done_callback(self._command_tasks.discard)
+
+    async def _run_command(self, output_id: str, payload: bytes) -> None:
+        assert self._commands is not None
+        result = await self._commands.handle(output_id, payload)
+        if len(self._results) == RESULTS_MAX:
+            log.warning("%d command results unsent; dropping the oldest", RESULTS_MAX)
+        self._results.append(result)
+        self._results_ready.set()
+        counters = self._status.counters
+        counters["commands_executed"] = self._commands.executed
+        counters["commands_failed"] = self._commands.failed
+        counters["commands_refused"] = self._commands.refused
+
+    async def _result_loop(self, client: aiomqtt.Client) -> None:
+        props = self._json_properties()
+        if props is not None:
+            props.MessageExpiryInterval = RESULT_EXPIRY_S
+        while True:
+            self._results_ready.clear()
+            while self._results:
+                result = self._results[0]
+                await client.publish(
+                    result.topic(self.base),
+                    result.to_json(),
+                    qos=1,
+                    properties=props,
+                    timeout=PUBLISH_TIMEOUT_S,
+                )
+                if self._results and self._results[0] is result:
+                    self._results.popleft()
+            await self._results_ready.wait()
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         idle = 0.0
@@ -212,6 +289,14 @@ class Uplink:
             return None
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho is untyped here
         props.ContentType = "application/json"
+        return props
+
+    def _event_properties(self, rows: Sequence[Row]) -> Properties | None:
+        props = self._json_properties()
+        if props is not None:
+            seq = str(rows[0].seq) if len(rows) == 1 else f"{rows[0].seq}-{rows[-1].seq}"
+            kind = rows[0].type if len(rows) == 1 else "batch"
+            props.UserProperty = [("seq", seq), ("type", kind)]
         return props
 
     def _client(self) -> aiomqtt.Client:

@@ -1,6 +1,7 @@
 """Commands from central servers to the gateway's outputs, over MQTT."""
 
 from gateway.commands.executor import EXECUTE_TIMEOUT_S, OutputError, OutputExecutor
+from gateway.commands.ledger import CommandLedger
 from gateway.commands.models import (
     MAX_PAYLOAD_BYTES,
     SCHEMAS,
@@ -16,6 +17,8 @@ from gateway.commands.models import (
     RelayCommand,
     RelaySwitch,
 )
+from gateway.commands.result import CommandResult
+from gateway.commands.router import CommandRouter
 
 __all__ = [
     "EXECUTE_TIMEOUT_S",
@@ -23,6 +26,9 @@ __all__ = [
     "SCHEMAS",
     "AnyCommand",
     "Command",
+    "CommandLedger",
+    "CommandResult",
+    "CommandRouter",
     "DisplayBrightness",
     "DisplayClear",
     "DisplayCommand",

@@ -1,0 +1,160 @@
+"""The command router: every refusal reason, exactly one execution per command_id (also across a
+reopen of the database), failures and timeouts of the output reported in the result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.commands import AnyCommand, OutputError, RelaySwitch
+from gateway.commands.ledger import CommandLedger
+from gateway.commands.models import MAX_PAYLOAD_BYTES, OutputKind
+from gateway.commands.router import CommandRouter
+from gateway.outbox import Outbox
+
+NOW = 1_795_000_000.0  # 2026-11-18
+
+
+class Recorder:
+    """An output that records what it was asked to do (the outputs package is not needed here)."""
+
+    def __init__(self, kind: OutputKind = "relay", *, fail: str | None = None) -> None:
+        self.kind: OutputKind = kind
+        self.done: list[AnyCommand] = []
+        self.fail = fail
+        self.delay = 0.0
+
+    async def execute(self, command: AnyCommand) -> None:
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise OutputError(self.fail)
+        self.done.append(command)
+
+
+def switch(command_id: str = "c-1", **extra: object) -> bytes:
+    body = {"command_id": command_id, "action": "switch", "channel": 2, "on": True, **extra}
+    return json.dumps(body).encode()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    return Outbox.open(tmp_path / "o.db")
+
+
+def router_for(outbox: Outbox, relay: Recorder, **kw: float) -> CommandRouter:
+    return CommandRouter(CommandLedger(outbox.db), {"relay-1": relay}, clock=lambda: NOW, **kw)
+
+
+async def test_a_valid_command_runs_once_and_its_replay_is_refused(outbox: Outbox) -> None:
+    relay = Recorder()
+    router = router_for(outbox, relay)
+    first = await router.handle("relay-1", switch())
+    again = await router.handle("relay-1", switch())
+    assert (first.ok, first.error, first.command_id) == (True, None, "c-1")
+    assert relay.done == [RelaySwitch(command_id="c-1", action="switch", channel=2, on=True)]
+    assert not again.ok
+    assert again.error is not None
+    assert "replayed" in again.error
+    assert "(ok)" in again.error
+    assert json.loads(first.to_json())["ts"].endswith("Z")
+
+
+async def test_replay_protection_survives_a_reopen(tmp_path: Path) -> None:
+    relay = Recorder()
+    outbox = Outbox.open(tmp_path / "o.db")
+    await router_for(outbox, relay).handle("relay-1", switch("c-9"))
+    outbox.close()
+    reopened = Outbox.open(tmp_path / "o.db")
+    result = await router_for(reopened, relay).handle("relay-1", switch("c-9"))
+    assert not result.ok
+    assert len(relay.done) == 1
+
+
+@pytest.mark.parametrize(
+    ("output", "payload", "reason", "echoed"),
+    [
+        ("relay-1", b"{not json", "malformed JSON", None),
+        ("relay-1", b"[1, 2]", "JSON object", None),
+        ("relay-1", b'{"command_id": "c-2", "action": "switch"}', "valid relay", "c-2"),
+        ("relay-1", switch("c-3", colour="red"), "valid relay", "c-3"),
+        ("relay-1", switch("c-4", channel=99), "channel", "c-4"),
+        ("relay-1", switch("bad id with spaces"), "command_id", None),
+        ("relay-1", switch("c-5", expires_at="2026-11-18T00:00:00"), "expires_at", "c-5"),
+        ("relay-1", switch("c-6", expires_at="2020-01-01T00:00:00Z"), "expired", "c-6"),
+        ("relay-1", switch("c-7", expires_at="2030-01-01T00:00:00Z"), "ahead", "c-7"),
+        ("door-9", switch("c-8"), "unknown output", "c-8"),
+        ("relay-1", b" " * (MAX_PAYLOAD_BYTES + 1), "exceeds", None),
+    ],
+)
+async def test_refused_commands_are_never_executed(
+    outbox: Outbox, output: str, payload: bytes, reason: str, echoed: str | None
+) -> None:
+    relay = Recorder()
+    result = await router_for(outbox, relay).handle(output, payload)
+    assert not result.ok
+    assert result.error is not None
+    assert reason in result.error
+    assert result.command_id == echoed
+    assert result.output_id == output
+    assert relay.done == []
+
+
+async def test_an_expired_command_stays_refused_when_resent(outbox: Outbox) -> None:
+    relay = Recorder()
+    router = router_for(outbox, relay)
+    late = switch("c-late", expires_at="2026-01-01T00:00:00Z")
+    await router.handle("relay-1", late)
+    result = await router.handle("relay-1", late)
+    assert result.error is not None
+    assert "replayed" in result.error
+    assert "expired" in result.error
+
+
+async def test_output_errors_and_timeouts_become_failed_results(outbox: Outbox) -> None:
+    broken = Recorder(fail="relay board not answering")
+    result = await router_for(outbox, broken).handle("relay-1", switch("c-a"))
+    assert (result.ok, result.error) == (False, "relay board not answering")
+    slow = Recorder()
+    slow.delay = 1.0
+    result = await router_for(outbox, slow, timeout_s=0.05).handle("relay-1", switch("c-b"))
+    assert result.error is not None
+    assert "timed out" in result.error
+    assert slow.done == []
+
+
+async def test_a_command_for_another_kind_is_refused(outbox: Outbox) -> None:
+    display = Recorder("serial-display")
+    router = CommandRouter(CommandLedger(outbox.db), {"shelf-a": display}, clock=lambda: NOW)
+    refused = await router.handle("shelf-a", switch("c-x"))
+    assert not refused.ok
+    show = {"command_id": "c-y", "action": "show", "line": 1, "text": "Hello"}
+    assert (await router.handle("shelf-a", json.dumps(show).encode())).ok
+    too_long = {**show, "command_id": "c-z", "text": "x" * 41}
+    assert not (await router.handle("shelf-a", json.dumps(too_long).encode())).ok
+    assert [c.command_id for c in display.done] == ["c-y"]
+
+
+def test_the_ledger_forgets_by_age(outbox: Outbox) -> None:
+    ledger = CommandLedger(outbox.db, keep_s=100.0)
+    assert ledger.claim("old", "relay-1", NOW - 200) is None
+    assert ledger.claim("new", "relay-1", NOW) is None
+    ledger.prune(NOW)
+    assert len(ledger) == 1
+    assert ledger.claim("new", "relay-1", NOW) == "running"
+
+
+@given(payload=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_arbitrary_bytes_never_actuate(
+    tmp_path_factory: pytest.TempPathFactory, payload: bytes
+) -> None:
+    outbox = Outbox.open(tmp_path_factory.mktemp("fuzz") / "o.db")
+    relay = Recorder()
+    result = asyncio.run(router_for(outbox, relay).handle("relay-1", payload))
+    outbox.close()
+    assert not result.ok
+    assert relay.done == []
