@@ -54,6 +54,18 @@ class EngineParams:
     pool_forget: float = 1e-5  # per silence: the pool remembers ~100k silences
     rejoin_s: float = 2.5  # a return to the zone just left within this was a miss burst
 
+    def __post_init__(self) -> None:
+        # The kernel divides by these without checking (numpy error model).
+        positive = ("tau_s", "rssi_scale_db", "prior_reads", "prior_rate_hz", "prior_gaps")
+        if any(getattr(self, name) <= 0 for name in positive):
+            raise ValueError(f"EngineParams: {', '.join(positive)} must be positive")
+        if not (0 < self.delta < 1 and 0 < self.prior_exceed < 1 and 0 <= self.pool_forget < 1):
+            raise ValueError(
+                "EngineParams: delta, prior_exceed must be in (0, 1), pool_forget [0, 1)"
+            )
+        if not 0 <= self.min_window_s <= self.max_window_s:
+            raise ValueError("EngineParams: need 0 <= min_window_s <= max_window_s")
+
     def as_array(self) -> NDArray[np.float64]:
         vec = np.empty(layout.PARAM_FIELDS, np.float64)
         vec[layout.K_DEDUP_S] = self.dedup_s

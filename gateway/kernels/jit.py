@@ -16,4 +16,4 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def kernel(fn: F) -> F:
-    return cast(F, njit(cache=True, nogil=True)(fn))
+    return cast(F, njit(cache=True, nogil=True, error_model="numpy")(fn))

@@ -8,6 +8,11 @@ every subject is advanced to ``now``, which is how an empty batch turns silence 
 Transitions are written to ``out_f`` / ``out_i`` in the order they are decided, which is causal
 per subject. The caller sizes the output for the worst case: 5 rows per read (due dwell, exit;
 exit, enter and an immediately due dwell on a move) plus 2 per subject for the final sweep.
+
+Speed: a call from one compiled function to another that passes arrays costs reference counting
+on each array, which is several times the arithmetic of a read. So the common path (a read of a
+subject in the zone it is already in) is written out in ``feed`` with scalar helpers only, and
+the array-taking helpers run only when something changes.
 """
 
 from __future__ import annotations
@@ -23,13 +28,21 @@ from gateway.kernels.layout import (
     DWELL_AT,
     ENTER,
     EXIT,
+    G_EXCEED,
+    G_EXCESS,
+    G_GAPS,
     K_DEDUP_S,
     K_ENTER_READS,
     K_HYSTERESIS,
     K_MAX_WINDOW_S,
+    K_MIN_WINDOW_S,
+    K_POOL_FORGET,
+    K_PRIOR_RATE_HZ,
+    K_PRIOR_READS,
     K_REJOIN_S,
     K_RSSI_REF_DBM,
     K_RSSI_SCALE_DB,
+    K_TAIL_U,
     K_TAU_S,
     LAST,
     LEFT_AT,
@@ -55,8 +68,8 @@ from gateway.kernels.layout import (
     SINCE,
     WINDOW,
 )
-from gateway.kernels.smoothing import exit_window, mean_gap, note_silence
-from gateway.kernels.zones import read_weight, score_at, strongest_other
+from gateway.kernels.smoothing import add_silence, clamp_window, mean_gap, tail_factor
+from gateway.kernels.zones import decayed, read_weight, score_at, strongest_other
 
 F64 = NDArray[np.float64]
 I32 = NDArray[np.int32]
@@ -80,7 +93,19 @@ def emit(
 
 @kernel
 def visit_gap(subj: F64, s: int, params: F64) -> float:
-    return mean_gap(subj[s, NREADS], subj[s, LAST] - subj[s, SINCE], params)
+    duration = subj[s, LAST] - subj[s, SINCE]
+    return mean_gap(subj[s, NREADS], duration, params[K_PRIOR_READS], params[K_PRIOR_RATE_HZ])
+
+
+@kernel
+def visit_window(subj: F64, s: int, params: F64, factor: float) -> float:
+    mu = visit_gap(subj, s, params)
+    return clamp_window(mu, factor, params[K_MIN_WINDOW_S], params[K_MAX_WINDOW_S])
+
+
+@kernel
+def is_due(dwell_at: float, last: float, window: float, now: float) -> bool:
+    return dwell_at <= now or last + window <= now
 
 
 @kernel
@@ -119,13 +144,13 @@ def advance(
 @kernel
 def enter(
     s: int, z: int, t: float, since: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
-    pool: F64, dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
+    dwell_s: F64, params: F64, factor: float, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
     cur[s] = z
     subj[s, SINCE] = since
     subj[s, LAST] = t
     subj[s, NREADS] = pair[s, z, P_NRUN]
-    subj[s, WINDOW] = exit_window(visit_gap(subj, s, params), pool, params)
+    subj[s, WINDOW] = visit_window(subj, s, params, factor)
     subj[s, DWELL_AT] = since + dwell_s[z]
     rssi = pair[s, z, P_RSSI]
     n = emit(out_f, out_i, n, ENTER, s, z, since, since, rssi, pair_i[s, z, P_DEVICE],
@@ -148,54 +173,23 @@ def note_strongest(
 
 
 @kernel
-def count_read(
-    s: int, z: int, t: float, rssi: float, device: int, antenna: int,
-    pair: F64, pair_i: I32, params: F64,
-) -> bool:  # fmt: skip
-    """Fold one read into the pair's run; False when it is a duplicate (not counted)."""
-    gap = t - pair[s, z, P_LAST]
-    if gap < params[K_DEDUP_S]:
-        note_strongest(pair, pair_i, s, z, rssi, device, antenna)
-        return False
-    if gap > params[K_MAX_WINDOW_S]:
-        pair[s, z, P_START] = t
-        pair[s, z, P_NRUN] = 0.0
-        pair[s, z, P_SCORE] = 0.0
-        pair[s, z, P_RSSI] = math.nan
-        pair_i[s, z, P_DEVICE] = -1
-    weight = read_weight(rssi, params[K_RSSI_REF_DBM], params[K_RSSI_SCALE_DB])
-    pair[s, z, P_SCORE] = score_at(pair, s, z, t, params[K_TAU_S]) + weight
-    pair[s, z, P_LAST] = t
-    pair[s, z, P_NRUN] += 1.0
-    note_strongest(pair, pair_i, s, z, rssi, device, antenna)
-    return True
-
-
-@kernel
-def extend(s: int, t: float, subj: F64, pool: F64, params: F64) -> None:
-    note_silence(pool, (t - subj[s, LAST]) / visit_gap(subj, s, params), params)
-    subj[s, LAST] = t
-    subj[s, NREADS] += 1.0
-    subj[s, WINDOW] = exit_window(visit_gap(subj, s, params), pool, params)
-
-
-@kernel
 def note_rejoin(s: int, z: int, since: float, subj: F64, pool: F64, params: F64) -> None:
     """A quick return to the zone just left: the silence was (probably) misses after all."""
     silence = since - subj[s, LEFT_AT]
     if subj[s, LEFT_ZONE] == z and silence <= params[K_REJOIN_S]:
-        note_silence(pool, silence / subj[s, LEFT_GAP], params)
+        pool[G_GAPS], pool[G_EXCEED], pool[G_EXCESS] = add_silence(
+            pool[G_GAPS], pool[G_EXCEED], pool[G_EXCESS], silence / subj[s, LEFT_GAP],
+            params[K_TAIL_U], 1.0 - params[K_POOL_FORGET],
+        )  # fmt: skip
 
 
 @kernel
 def resolve(
     s: int, z: int, t: float, subj: F64, cur: I32, pair: F64, pair_i: I32, pool: F64,
-    dwell_s: F64, params: F64, out_f: F64, out_i: I32, n: int,
+    dwell_s: F64, params: F64, factor: float, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
+    """A counted read in a zone the subject is not in: enter it, move to it, or wait."""
     c = cur[s]
-    if c == z:
-        extend(s, t, subj, pool, params)
-        return n
     if pair[s, z, P_NRUN] < params[K_ENTER_READS]:
         return n
     tau = params[K_TAU_S]
@@ -204,14 +198,14 @@ def resolve(
         if score >= strongest_other(pair, s, z, t, tau):
             since = pair[s, z, P_START]
             note_rejoin(s, z, since, subj, pool, params)
-            n = enter(s, z, t, since, subj, cur, pair, pair_i, pool, dwell_s, params,
+            n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor,
                       out_f, out_i, n)  # fmt: skip
         return n
     if score > (1.0 + params[K_HYSTERESIS]) * score_at(pair, s, c, t, tau):
         # The run here may have begun as bleed while the subject was still in c.
         since = max(pair[s, z, P_START], subj[s, LAST])
         n = leave(s, subj, cur, pair, params, out_f, out_i, n)
-        n = enter(s, z, t, since, subj, cur, pair, pair_i, pool, dwell_s, params,
+        n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor,
                   out_f, out_i, n)  # fmt: skip
     return n
 
@@ -226,20 +220,53 @@ def next_deadline(subj: F64, cur: I32) -> float:
 
 
 @kernel
-def feed(
+def feed(  # the common path is written out for speed; see the module docstring
     t: F64, subject: I32, zone: I32, rssi: NDArray[np.float32], device: I32,
     antenna: NDArray[np.int16], now: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
     pool: F64, dwell_s: F64, params: F64, out_f: F64, out_i: I32,
 ) -> tuple[int, float]:  # fmt: skip
+    dedup, run_gap, tau = params[K_DEDUP_S], params[K_MAX_WINDOW_S], params[K_TAU_S]
+    ref, scale = params[K_RSSI_REF_DBM], params[K_RSSI_SCALE_DB]
+    prior_reads, prior_rate = params[K_PRIOR_READS], params[K_PRIOR_RATE_HZ]
+    tail_u, keep = params[K_TAIL_U], 1.0 - params[K_POOL_FORGET]
+    lo, hi = params[K_MIN_WINDOW_S], params[K_MAX_WINDOW_S]
+    factor = tail_factor(pool, params)
     n = 0
     for i in range(t.shape[0]):
-        s = subject[i]
-        z = zone[i]
-        ti = t[i]
-        n = advance(s, ti, subj, cur, pair, params, out_f, out_i, n)
-        if count_read(s, z, ti, float(rssi[i]), device[i], antenna[i], pair, pair_i, params):
-            n = resolve(s, z, ti, subj, cur, pair, pair_i, pool, dwell_s, params, out_f, out_i,
-                        n)  # fmt: skip
+        s, z, ti, ri = subject[i], zone[i], t[i], float(rssi[i])
+        if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, LAST], subj[s, WINDOW], ti):
+            n = advance(s, ti, subj, cur, pair, params, out_f, out_i, n)
+        gap = ti - pair[s, z, P_LAST]
+        if gap < dedup:  # one read reported twice (two antennas, one inventory round)
+            note_strongest(pair, pair_i, s, z, ri, device[i], antenna[i])
+            continue
+        if gap > run_gap:  # a new run of reads in this zone
+            pair[s, z, P_START] = ti
+            pair[s, z, P_NRUN] = 0.0
+            pair[s, z, P_SCORE] = 0.0
+            pair[s, z, P_RSSI] = math.nan
+            pair_i[s, z, P_DEVICE] = -1
+        pair[s, z, P_SCORE] = decayed(pair[s, z, P_SCORE], gap, tau) + read_weight(ri, ref, scale)
+        pair[s, z, P_LAST] = ti
+        pair[s, z, P_NRUN] += 1.0
+        best = pair[s, z, P_RSSI]
+        if pair_i[s, z, P_DEVICE] < 0 or ri > best or (math.isnan(best) and not math.isnan(ri)):
+            pair[s, z, P_RSSI], pair_i[s, z, P_DEVICE], pair_i[s, z, P_ANTENNA] = (
+                ri, device[i], antenna[i]
+            )  # fmt: skip
+        if cur[s] == z:  # the subject stays: fold the silence into the pool, widen or narrow
+            last, since, reads = subj[s, LAST], subj[s, SINCE], subj[s, NREADS]
+            silence = (ti - last) / mean_gap(reads, last - since, prior_reads, prior_rate)
+            pool[G_GAPS], pool[G_EXCEED], pool[G_EXCESS] = add_silence(
+                pool[G_GAPS], pool[G_EXCEED], pool[G_EXCESS], silence, tail_u, keep
+            )
+            subj[s, LAST], subj[s, NREADS] = ti, reads + 1.0
+            mu = mean_gap(reads + 1.0, ti - since, prior_reads, prior_rate)
+            subj[s, WINDOW] = clamp_window(mu, factor, lo, hi)
+        else:
+            n = resolve(s, z, ti, subj, cur, pair, pair_i, pool, dwell_s, params, factor,
+                        out_f, out_i, n)  # fmt: skip
     for s in range(cur.shape[0]):
-        n = advance(s, now, subj, cur, pair, params, out_f, out_i, n)
+        if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, LAST], subj[s, WINDOW], now):
+            n = advance(s, now, subj, cur, pair, params, out_f, out_i, n)
     return n, next_deadline(subj, cur)

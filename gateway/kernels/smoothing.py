@@ -17,11 +17,14 @@ here has two parts:
   P(silence > w) = pi * exp(-(w/mu - u) / theta), and the window for confidence delta is
   w = mu * (u + theta * ln(pi / delta)).
 
+The tail factor (u + theta * ln(pi / delta)) moves slowly, so it is re-estimated once per batch,
+which keeps a logarithm out of the per-read path.
+
 The pool forgets geometrically (``pool_forget`` per silence), so it follows a changing shop, and
 starts from a prior worth ``prior_gaps`` silences. A silence that did end a visit is censored:
 never seen in the pool, which would teach the pool that long silences do not happen. So a tag
 that comes back to the zone it just left within ``rejoin_s`` has its silence added to the pool
-(``note_silence`` on re-entry): a visit split by a burst is exactly the evidence the pool lacked.
+(``note_rejoin`` in the presence kernel): a visit split by a burst is the evidence it lacked.
 """
 
 from __future__ import annotations
@@ -37,14 +40,9 @@ from gateway.kernels.layout import (
     G_EXCESS,
     G_GAPS,
     K_LN_INV_DELTA,
-    K_MAX_WINDOW_S,
-    K_MIN_WINDOW_S,
-    K_POOL_FORGET,
     K_PRIOR_EXCEED,
     K_PRIOR_EXCESS,
     K_PRIOR_GAPS,
-    K_PRIOR_RATE_HZ,
-    K_PRIOR_READS,
     K_TAIL_U,
 )
 
@@ -52,29 +50,35 @@ F64 = NDArray[np.float64]
 
 
 @kernel
-def mean_gap(nreads: float, duration: float, params: F64) -> float:
-    prior_reads = params[K_PRIOR_READS]
-    gap: float = (duration + prior_reads / params[K_PRIOR_RATE_HZ]) / (nreads - 1.0 + prior_reads)
-    return gap
+def mean_gap(nreads: float, duration: float, prior_reads: float, prior_rate_hz: float) -> float:
+    return (duration + prior_reads / prior_rate_hz) / (nreads - 1.0 + prior_reads)
 
 
 @kernel
-def note_silence(pool: F64, silence: float, params: F64) -> None:
-    """Add one silence, in units of the tag's mean gap, to the pooled tail statistics."""
-    keep = 1.0 - params[K_POOL_FORGET]
-    over = silence - params[K_TAIL_U]
-    pool[G_GAPS] = pool[G_GAPS] * keep + 1.0
-    pool[G_EXCEED] = pool[G_EXCEED] * keep + (1.0 if over > 0.0 else 0.0)
-    pool[G_EXCESS] = pool[G_EXCESS] * keep + max(over, 0.0)
+def add_silence(
+    gaps: float, exceed: float, excess: float, silence: float, tail_u: float, keep: float
+) -> tuple[float, float, float]:
+    """The pool's three sums after one more silence (in mean gaps); ``keep`` = 1 - forget."""
+    over = silence - tail_u
+    return (
+        gaps * keep + 1.0,
+        exceed * keep + (1.0 if over > 0.0 else 0.0),
+        excess * keep + max(over, 0.0),
+    )
 
 
 @kernel
-def exit_window(mu: float, pool: F64, params: F64) -> float:
+def tail_factor(pool: F64, params: F64) -> float:
+    """u + theta * ln(pi / delta): the window in mean gaps. Re-estimated once per batch."""
     prior_gaps = params[K_PRIOR_GAPS]
     prior_exceed = prior_gaps * params[K_PRIOR_EXCEED]
     exceed = pool[G_EXCEED] + prior_exceed
     pi = exceed / (pool[G_GAPS] + prior_gaps)
     theta = (pool[G_EXCESS] + prior_exceed * params[K_PRIOR_EXCESS]) / exceed
-    tail = max(math.log(pi) + params[K_LN_INV_DELTA], 0.0)  # ln(pi / delta)
-    window = mu * (params[K_TAIL_U] + theta * tail)
-    return float(min(max(window, params[K_MIN_WINDOW_S]), params[K_MAX_WINDOW_S]))
+    factor: float = params[K_TAIL_U] + theta * max(math.log(pi) + params[K_LN_INV_DELTA], 0.0)
+    return factor
+
+
+@kernel
+def clamp_window(mu: float, factor: float, min_window: float, max_window: float) -> float:
+    return min(max(mu * factor, min_window), max_window)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gateway.kernels import layout
 from gateway.kernels.layout import DWELL, ENTER, EXIT
 
 # (kind, subject, zone, t, since, rssi, device, antenna)
@@ -40,6 +41,18 @@ class TwinParams:
     prior_excess: float
     pool_forget: float
     rejoin_s: float
+
+    @classmethod
+    def from_vector(cls, vec: Sequence[float]) -> TwinParams:
+        """From the kernel's parameter vector (``EngineParams.as_array``)."""
+        k = layout
+        order = (
+            k.K_DEDUP_S, k.K_TAU_S, k.K_ENTER_READS, k.K_HYSTERESIS, k.K_LN_INV_DELTA,
+            k.K_PRIOR_READS, k.K_PRIOR_RATE_HZ, k.K_MIN_WINDOW_S, k.K_MAX_WINDOW_S,
+            k.K_RSSI_REF_DBM, k.K_RSSI_SCALE_DB, k.K_TAIL_U, k.K_PRIOR_GAPS, k.K_PRIOR_EXCEED,
+            k.K_PRIOR_EXCESS, k.K_POOL_FORGET, k.K_REJOIN_S,
+        )  # fmt: skip
+        return cls(*(float(vec[k]) for k in order))
 
 
 @dataclass(slots=True)
@@ -96,9 +109,11 @@ class PresenceTwin:
     departures: dict[int, Departure] = field(default_factory=dict)
     pool: SilencePool = field(default_factory=SilencePool)
     out: list[Row] = field(default_factory=list)
+    factor: float = 0.0  # the window in mean gaps, re-estimated at the start of each batch
 
     def feed(self, reads: Sequence[Read], now: float) -> tuple[list[Row], float]:
         self.out = []
+        self.factor = self._tail_factor()
         for t, s, z, rssi, device, antenna in reads:
             self._advance(s, t)
             if self._count(s, z, t, rssi, device, antenna):
@@ -119,14 +134,16 @@ class PresenceTwin:
             v.reads - 1.0 + p.prior_reads
         )
 
-    def _window(self, v: Visit) -> float:
+    def _tail_factor(self) -> float:
         p, pool = self.params, self.pool
         prior_exceed = p.prior_gaps * p.prior_exceed
         pi = (pool.exceed + prior_exceed) / (pool.gaps + p.prior_gaps)
         theta = (pool.excess + prior_exceed * p.prior_excess) / (pool.exceed + prior_exceed)
-        tail = max(math.log(pi) + p.ln_inv_delta, 0.0)
-        window = self._mean_gap(v) * (p.tail_u + theta * tail)
-        return min(max(window, p.min_window_s), p.max_window_s)
+        return p.tail_u + theta * max(math.log(pi) + p.ln_inv_delta, 0.0)
+
+    def _window(self, v: Visit) -> float:
+        p = self.params
+        return min(max(self._mean_gap(v) * self.factor, p.min_window_s), p.max_window_s)
 
     def _note_silence(self, silence: float) -> None:
         keep, over, pool = 1.0 - self.params.pool_forget, silence - self.params.tail_u, self.pool

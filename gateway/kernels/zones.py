@@ -28,11 +28,16 @@ def read_weight(rssi: float, rssi_ref: float, rssi_scale: float) -> float:
 
 
 @kernel
-def score_at(pair: NDArray[np.float64], s: int, z: int, t: float, tau: float) -> float:
-    last = pair[s, z, P_LAST]
-    if last == -math.inf:
+def decayed(score: float, elapsed: float, tau: float) -> float:
+    if elapsed == math.inf:  # no run: nothing to decay (and 0 * inf would be NaN)
         return 0.0
-    return float(pair[s, z, P_SCORE] * math.exp(-max(t - last, 0.0) / tau))
+    return score * math.exp(-max(elapsed, 0.0) / tau)
+
+
+@kernel
+def score_at(pair: NDArray[np.float64], s: int, z: int, t: float, tau: float) -> float:
+    score: float = decayed(pair[s, z, P_SCORE], t - pair[s, z, P_LAST], tau)
+    return score
 
 
 @kernel

@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.kernels.layout import POOL_FIELDS
-from gateway.kernels.smoothing import exit_window, note_silence
+from gateway.kernels.layout import G_EXCEED, G_GAPS, K_POOL_FORGET, K_TAIL_U, POOL_FIELDS
+from gateway.kernels.smoothing import add_silence, clamp_window, tail_factor
 from gateway.kernels.twin import PresenceTwin, Read, Row, TwinParams
 from gateway.presence import EngineParams, PresenceStage, ZoneParams
 from gateway.reads import ReadBatch
@@ -41,15 +41,6 @@ PARAMS = st.builds(
 )
 
 
-def twin_params(p: EngineParams) -> TwinParams:
-    return TwinParams(
-        p.dedup_s, p.tau_s, float(p.enter_reads), p.hysteresis, math.log(1.0 / p.delta),
-        p.prior_reads, p.prior_rate_hz, p.min_window_s, p.max_window_s, p.rssi_ref_dbm,
-        p.rssi_scale_db, p.tail_u, p.prior_gaps, p.prior_exceed, p.prior_excess,
-        p.pool_forget, p.rejoin_s,
-    )  # fmt: skip
-
-
 def comparable(rows: list[Row]) -> list[tuple[object, ...]]:
     return [tuple(None if isinstance(x, float) and math.isnan(x) else x for x in r) for r in rows]
 
@@ -72,7 +63,9 @@ def materialise(batches):  # type: ignore[no-untyped-def]
 @given(BATCHES, PARAMS)
 def test_kernel_matches_twin(batches, params: EngineParams) -> None:  # type: ignore[no-untyped-def]
     stage = PresenceStage(ZONES, params)
-    twin = PresenceTwin(twin_params(params), [z.dwell_s for z in ZONES])
+    twin = PresenceTwin(
+        TwinParams.from_vector(params.as_array().tolist()), [z.dwell_s for z in ZONES]
+    )
     for batch, twin_reads, now in materialise(batches):
         got = [
             (int(tr.kind), tr.subject, tr.zone, tr.t, tr.since, tr.rssi, tr.device, tr.antenna)
@@ -97,26 +90,31 @@ def test_next_deadline_is_exact(batches) -> None:  # type: ignore[no-untyped-def
     assert stage.feed(ReadBatch.empty(), deadline) != []
 
 
-@given(
-    st.floats(0.001, 10.0),
-    st.lists(st.floats(0.0, 50.0), max_size=50),
-)
+def pooled(silences: list[float], params: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+    pool = np.zeros(POOL_FIELDS)
+    for silence in silences:
+        pool[:] = add_silence(*pool, silence, params[K_TAIL_U], 1.0 - params[K_POOL_FORGET])
+    return pool
+
+
+@given(st.floats(0.001, 10.0), st.lists(st.floats(0.0, 50.0), max_size=50))
 def test_window_is_clamped_and_grows_with_the_mean_gap(mu: float, silences: list[float]) -> None:
     engine = EngineParams()
     params = engine.as_array()
-    pool = np.zeros(POOL_FIELDS)
-    for silence in silences:
-        note_silence(pool, silence, params)
-    w = exit_window(mu, pool, params)
+    factor = tail_factor(pooled(silences, params), params)
+    w = clamp_window(mu, factor, engine.min_window_s, engine.max_window_s)
     assert engine.min_window_s <= w <= engine.max_window_s
-    assert exit_window(mu * 1.5, pool, params) >= w
+    assert clamp_window(mu * 1.5, factor, engine.min_window_s, engine.max_window_s) >= w
 
 
 def test_long_silences_in_the_pool_widen_the_window() -> None:
     params = EngineParams(pool_forget=0.0).as_array()
-    short, bursty = np.zeros(POOL_FIELDS), np.zeros(POOL_FIELDS)
-    for i in range(1000):
-        note_silence(short, 1.0, params)
-        note_silence(bursty, 12.0 if i % 10 == 0 else 1.0, params)
-    mu = 0.04
-    assert exit_window(mu, bursty, params) > 1.5 * exit_window(mu, short, params)
+    steady = pooled([1.0] * 1000, params)
+    bursty = pooled([12.0 if i % 10 == 0 else 1.0 for i in range(1000)], params)
+    assert tail_factor(bursty, params) > 1.5 * tail_factor(steady, params)
+
+
+def test_the_pool_forgets() -> None:
+    params = EngineParams(pool_forget=0.01).as_array()
+    old = pooled([12.0] * 1000 + [1.0] * 2000, params)
+    assert old[G_EXCEED] < 0.01 * old[G_GAPS]

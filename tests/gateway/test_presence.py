@@ -144,3 +144,11 @@ def test_warm_up_compiles_once_for_the_types_feed_uses(stage: PresenceStage) -> 
     stage.feed(reads(*steady(7, 1, 0.0, 1.0)), np.float64(1.0))  # type: ignore[arg-type]
     assert list(feed.signatures) == before
     assert len(before) == 1
+
+
+@pytest.mark.parametrize(
+    "bad", [{"tau_s": 0.0}, {"delta": 1.0}, {"min_window_s": 3.0, "max_window_s": 2.0}]
+)
+def test_engine_params_refuse_what_the_kernel_would_divide_by(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="EngineParams"):
+        EngineParams(**bad)  # type: ignore[arg-type]
