@@ -5,6 +5,8 @@ bodies of the AP's ``web.cpp`` (``/jsonupload``, ``/get_db``, ``/tag_cmd``), and
 each tag has been told to show, which is the ground truth an output test checks. Tags exist only
 once ``add_tag`` registered them, as on a real AP where a tag must have checked in first.
 ``running = False`` makes uploads answer 409 "come back later", as the AP does while it boots.
+``stop()`` and ``start()`` take the AP off the network and back on the same port (a power cut),
+closing open connections; ``drop_connections()`` closes them only (an idle keep-alive timeout).
 
 The HTTP side is deliberately small: HTTP/1.1 with Content-Length bodies and keep-alive, no
 chunked encoding, no TLS. Bodies are form-encoded, which is all the AP accepts on these routes.
@@ -49,13 +51,15 @@ class _Response:
 
 
 class AccessPointSim:
-    def __init__(self, *, page_size: int = 50) -> None:
+    def __init__(self, *, page_size: int = 50, port: int = 0) -> None:
         self.tags: dict[str, SimTag] = {}
         self.running = True
         self.page_size = page_size
         self.requests: list[tuple[str, str]] = []  # (method, path)
+        self.connections = 0  # accepted, in total
         self._server: asyncio.Server | None = None
-        self.port = 0
+        self._open: set[asyncio.StreamWriter] = set()
+        self.port = port
 
     def add_tag(self, mac: str, alias: str = "") -> SimTag:
         norm = normalize_mac(mac)
@@ -71,18 +75,33 @@ class AccessPointSim:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self.start()
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen on ``port`` (a free one the first time, when it is 0)."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+            self._server = None
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        for writer in list(self._open):
+            writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._open.add(writer)
         try:
             while (request := await _read_request(reader)) is not None:
                 method, target, body = request
@@ -97,6 +116,7 @@ class AccessPointSim:
         ):
             pass  # the client went away or sent something this server will not parse
         finally:
+            self._open.discard(writer)
             writer.close()
 
     def handle(self, method: str, target: str, body: bytes) -> _Response:

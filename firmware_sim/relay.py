@@ -5,7 +5,9 @@ channel, plus a log of every switch with the loop time, as ground truth for outp
 A multi-channel board answers the ``FF`` status query with ``ChannelStatus`` lines; set
 ``answers_status=False`` to model the single-channel boards that stay silent. A command for a
 channel the board does not have is ignored, as the hardware does. A replug (new port generation)
-powers the board down, so every relay drops out.
+powers the board down, so every relay drops out. ``status_noise`` is written before each status
+reply (line noise the gateway's decoder must skip), and ``stuck`` channels ignore commands, as a
+welded contact or a dead coil driver would.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class RelayBoardSim:
         self.states = dict.fromkeys(range(1, channels + 1), False)
         self.switches: list[Switch] = []
         self.ignored = 0  # commands for channels this board does not have
+        self.status_noise = b""
+        self.stuck: set[int] = set()
+        self.queries = 0
         self._generation = port.generation
 
     async def run(self) -> None:
@@ -57,11 +62,12 @@ class RelayBoardSim:
         if isinstance(frame, RelayCommand):
             self._switch(frame)
         elif frame == STATUS_QUERY and self.answers_status:
+            self.queries += 1
             reply = b"".join(ChannelStatus(ch, on).to_bytes() for ch, on in self.states.items())
-            await self.port.write(reply)
+            await self.port.write(self.status_noise + reply)
 
     def _switch(self, command: RelayCommand) -> None:
-        if command.channel not in self.states:
+        if command.channel not in self.states or command.channel in self.stuck:
             self.ignored += 1
             return
         self.states[command.channel] = command.on
