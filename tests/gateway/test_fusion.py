@@ -140,7 +140,7 @@ def build(tmp_path: Path) -> tuple[Pipeline, DeviceContext, ManualClock, Outbox]
         factory=factory,
         outbox=outbox,
         clock=clock,
-        on_stored=list,
+        on_stored=lambda: None,
         shelf=ShelfStage([ScaleSpec(SCALE, SHELF, SettleParams())]),
         fusion=FusionStage({SHELF: 5.0}, subjects),
     )

@@ -141,7 +141,7 @@ async def test_a_wrong_unit_id_fails_at_start_with_a_hint(tmp_path: Path) -> Non
             sensor(port, register_map="flintec", unit=1), lambda g, t: None, SystemClock()
         )
         async with background(sim.run()):
-            with pytest.raises(DeviceError, match="no answer from unit 1 .* unit\\?"):
+            with pytest.raises(DeviceError, match=r"no answer from unit 1 .* unit\?"):
                 await asyncio.wait_for(session.run(context([])), 5)
 
 
