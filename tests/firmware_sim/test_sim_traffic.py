@@ -4,6 +4,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.traffic import Antenna, TrafficModel, _hit_mask, generate_reads
@@ -112,3 +114,40 @@ def test_million_reads_well_under_a_second() -> None:
     elapsed = time.process_time() - started
     assert len(r) > 1_000_000
     assert elapsed < 1.0
+
+
+SHOP = Scenario.generate(
+    seed=2, duration=120.0, zones=("entrance", "shelf-a", "shelf-b"), customers=6, items=6
+)
+SHOP_ANTENNAS = (
+    Antenna("door", 1, "entrance"),
+    Antenna("door", 2, "shelf-a"),
+    Antenna("door", 3, "shelf-b"),
+)
+
+
+@given(
+    t0=st.floats(0.0, 110.0),
+    span=st.floats(0.0, 30.0),
+    miss=st.floats(0.0, 1.0),
+    burst=st.floats(0.0, 1.0),
+    bleed=st.floats(0.0, 10.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_read_is_of_a_subject_in_or_next_to_the_antenna_zone(
+    t0: float, span: float, miss: float, burst: float, bleed: float, seed: int
+) -> None:
+    model = TrafficModel(
+        miss_rate=miss,
+        burst_miss=burst,
+        bleed_rate_hz=bleed,
+        neighbours={"shelf-a": ("shelf-b",), "shelf-b": ("shelf-a",)},
+    )
+    r = generate_reads(SHOP, SHOP_ANTENNAS, model, t0, t0 + span, np.random.default_rng(seed))
+    assert np.all(np.diff(r.t) >= 0)
+    assert np.all((r.t >= t0) & (r.t < t0 + span))
+    for t, s, a in zip(r.t[:50], r.subject[:50], r.antenna[:50], strict=True):
+        zone = SHOP.present_at(float(t)).get(SHOP.subjects[s].raw_id)
+        antenna_zone = SHOP_ANTENNAS[a].zone
+        assert zone is not None
+        assert zone == antenna_zone or antenna_zone in model.neighbours.get(zone, ())
