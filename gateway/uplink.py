@@ -215,9 +215,7 @@ class Uplink:
             output_id = message.topic.value.removeprefix(prefix)
             if output_id == message.topic.value or "/" in output_id:
                 continue
-            payload = message.payload
-            data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
-            task = asyncio.create_task(self._run_command(output_id, bytes(data)))
+            task = asyncio.create_task(self._run_command(output_id, bytes(message.payload)))
             self._command_tasks.add(task)
             task.add_done_callback(self._command_tasks.discard)
 
@@ -234,23 +232,36 @@ class Uplink:
         counters["commands_refused"] = self._commands.refused
 
     async def _result_loop(self, client: aiomqtt.Client) -> None:
+        """Publish results as they come, several in flight; a result leaves the queue only
+        once the broker has acknowledged it."""
+        window = asyncio.Semaphore(self._config.mqtt.inflight)
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                self._results_ready.clear()
+                while self._results:
+                    await window.acquire()
+                    tg.create_task(self._publish_result(client, self._results.popleft(), window))
+                await self._results_ready.wait()
+
+    async def _publish_result(
+        self, client: aiomqtt.Client, result: CommandResult, window: asyncio.Semaphore
+    ) -> None:
         props = self._json_properties()
         if props is not None:
             props.MessageExpiryInterval = RESULT_EXPIRY_S
-        while True:
-            self._results_ready.clear()
-            while self._results:
-                result = self._results[0]
-                await client.publish(
-                    result.topic(self.base),
-                    result.to_json(),
-                    qos=1,
-                    properties=props,
-                    timeout=PUBLISH_TIMEOUT_S,
-                )
-                if self._results and self._results[0] is result:
-                    self._results.popleft()
-            await self._results_ready.wait()
+        try:
+            await client.publish(
+                result.topic(self.base),
+                result.to_json(),
+                qos=1,
+                properties=props,
+                timeout=PUBLISH_TIMEOUT_S,
+            )
+        except BaseException:
+            self._results.appendleft(result)  # sent again on the next connection
+            raise
+        finally:
+            window.release()
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         idle = 0.0
