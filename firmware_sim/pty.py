@@ -49,6 +49,11 @@ class Delivery:
     gap_s: float = 0.0  # pause between chunks, so each chunk arrives in its own read()
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a readiness callback may fire again before its removal
+        future.set_result(None)
+
+
 class PortClosedError(OSError):
     """The port was closed by the simulator itself; nothing more will be read."""
 
@@ -212,7 +217,7 @@ class SimPort:
     async def _wait_writable(self, fd: int) -> None:
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
-        loop.add_writer(fd, ready.set_result, None)
+        loop.add_writer(fd, _resolve, ready)
         try:
             # Re-check for a hang-up now and then. asyncio.timeout, not wait_for: on 3.11
             # wait_for can swallow a cancellation that races the future's completion.
