@@ -57,7 +57,7 @@ class LabelSession(OutputSession[HttpConnection, HttpRequest]):
 
     def plan(self, command: AnyCommand) -> Planned[HttpRequest]:
         if not isinstance(command, EpaperShow):
-            raise InvalidCommandError(f"{self.id}: a label cannot {command.action!r}")
+            raise InvalidCommandError(_not_mine(self.id, command))
         name = self.names.get(_long_mac(command.mac))
         if name is None:
             raise InvalidCommandError(f"{self.id}: tag {command.mac} is not configured here")
@@ -104,3 +104,7 @@ class LabelSession(OutputSession[HttpConnection, HttpRequest]):
             if exc.status == HTTP_CONFLICT or (exc.status or 0) >= 500:
                 raise RetryableError(str(exc)) from exc
             raise OutputError(f"{self.id}: {exc}") from exc
+
+
+def _not_mine(output_id: str, command: AnyCommand) -> str:
+    return f"{output_id}: {type(command).__name__} is not an openepaperlink command"

@@ -56,7 +56,7 @@ class RelaySession(OutputSession[SerialPort, Switch]):
 
     def plan(self, command: AnyCommand) -> Planned[Switch]:
         if not isinstance(command, RelaySwitch):
-            raise InvalidCommandError(f"{self.id}: a relay board cannot {command.action!r}")
+            raise InvalidCommandError(_not_mine(self.id, command))
         channel, channels = command.channel, self.config.channels
         if channel > channels:
             raise InvalidCommandError(f"{self.id}: no channel {channel} (the board has {channels})")
@@ -128,3 +128,7 @@ class RelaySession(OutputSession[SerialPort, Switch]):
                     f"answered within {STATUS_TIMEOUT_S} s"
                 )
         return dict(self._reported)
+
+
+def _not_mine(output_id: str, command: AnyCommand) -> str:
+    return f"{output_id}: {type(command).__name__} is not a relay command"

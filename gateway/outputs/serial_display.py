@@ -83,7 +83,7 @@ class DisplaySession(OutputSession[SerialPort, Command]):
             case DisplayBrightness(percent=percent):
                 return Planned(SetBrightness(percent), f"set brightness {percent} %")
             case _:
-                raise InvalidCommandError(f"{self.id}: a display cannot {command.action!r}")
+                raise InvalidCommandError(_not_mine(self.id, command))
 
     def _plan_show(self, command: DisplayShow) -> Planned[Command]:
         lines, length = self.config.lines, self.config.line_length
@@ -176,3 +176,7 @@ class DisplaySession(OutputSession[SerialPort, Command]):
 
 def _code_name(code: ErrorCode | None) -> str:
     return "no answer" if code is None else code.name
+
+
+def _not_mine(output_id: str, command: AnyCommand) -> str:
+    return f"{output_id}: {type(command).__name__} is not a serial-display command"
