@@ -107,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def options(**overrides: object) -> argparse.Namespace:
+    """The command line's defaults with ``overrides``: builder input for callers without argv.
+
+    ``silentgate demo`` uses this, so that a builder added later finds its own defaults.
+    """
+    args = _parser().parse_args([])
+    for name, value in overrides.items():
+        if not hasattr(args, name):
+            raise TypeError(f"no simulator option {name!r}")
+        setattr(args, name, value)
+    return args
+
+
 async def _run(args: argparse.Namespace, link_dir: Path) -> None:
     zones = tuple(z.strip() for z in args.zones.split(",") if z.strip())
     length = args.duration or args.scenario_length

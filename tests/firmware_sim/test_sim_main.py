@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.__main__ import main, neighbours_in_a_row
+from firmware_sim.__main__ import main, neighbours_in_a_row, options
 from firmware_sim.scenario import Scenario
 
 
@@ -31,3 +31,12 @@ def test_runs_prints_a_config_and_writes_the_truth(
 
 def test_neighbours_in_a_row() -> None:
     assert neighbours_in_a_row(["a", "b", "c"]) == {"a": ("b",), "b": ("a", "c"), "c": ("b",)}
+
+
+def test_options_are_the_cli_defaults_with_overrides() -> None:
+    args = options(miss_rate=0.3)
+    assert args.miss_rate == 0.3
+    assert args.burst_miss == 0.6
+    assert args.bytewise is False
+    with pytest.raises(TypeError, match="no_such"):
+        options(no_such=1)
