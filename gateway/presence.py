@@ -120,6 +120,24 @@ class PresenceState:
         )  # fmt: skip
 
 
+def _exact(
+    batch: ReadBatch,
+) -> tuple[
+    NDArray[np.float64], NDArray[np.int32], NDArray[np.int32], NDArray[np.float32],
+    NDArray[np.int32], NDArray[np.int16],
+]:  # fmt: skip
+    # The kernel is compiled for exactly these dtypes and C order; anything else would compile a
+    # second version at run time. No copy when the batch already conforms (the normal case).
+    return (
+        np.ascontiguousarray(batch.t, np.float64),
+        np.ascontiguousarray(batch.subject, np.int32),
+        np.ascontiguousarray(batch.zone, np.int32),
+        np.ascontiguousarray(batch.rssi, np.float32),
+        np.ascontiguousarray(batch.device, np.int32),
+        np.ascontiguousarray(batch.antenna, np.int16),
+    )
+
+
 class PresenceStage:
     def __init__(self, zones: Sequence[ZoneParams], params: EngineParams | None = None) -> None:
         if not zones:
@@ -141,7 +159,7 @@ class PresenceStage:
         self._reserve(5 * len(batch) + 2 * self._state.capacity)
         st = self._state
         n, self._deadline = feed_kernel(
-            batch.t, batch.subject, batch.zone, batch.rssi, batch.device, batch.antenna,
+            *_exact(batch),
             float(now), st.subj, st.cur, st.pair, st.pair_i, self._pool, self._dwell_s,
             self._params, self._out_f, self._out_i,
         )  # fmt: skip

@@ -142,6 +142,12 @@ def test_warm_up_compiles_once_for_the_types_feed_uses(stage: PresenceStage) -> 
         pytest.skip("NUMBA_DISABLE_JIT=1: nothing is compiled")
     before = list(feed.signatures)
     stage.feed(reads(*steady(7, 1, 0.0, 1.0)), np.float64(1.0))  # type: ignore[arg-type]
+    odd = reads(*steady(8, 0, 1.0, 2.0))
+    strided = ReadBatch(
+        t=np.repeat(odd.t, 2)[::2], subject=odd.subject.astype(np.int64), zone=odd.zone,
+        rssi=odd.rssi.astype(np.float64), device=odd.device, antenna=odd.antenna,
+    )  # type: ignore[arg-type]  # fmt: skip
+    assert kinds(stage.feed(strided, 2.0)) == [(ENTER, 8, 0)]
     assert list(feed.signatures) == before
     assert len(before) == 1
 
