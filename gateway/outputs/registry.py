@@ -1,14 +1,15 @@
 """Every configured output, built from its config and run under supervision.
 
 The daemon keeps one ``Outputs``: ``run`` holds a supervised loop per output (each reopens its
-port or connection with backoff, and reports ``down`` when it fails), and the command router
-looks outputs up by id and calls ``execute`` (the ``OutputExecutor`` protocol) on them.
+port or connection with backoff, and reports ``down`` when it fails). ``Outputs`` is a mapping
+of output id to session, so it is what ``CommandRouter`` takes as its executors: each session
+implements ``OutputExecutor``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import assert_never
 
 from gateway.config.outputs import (
@@ -37,15 +38,15 @@ def make_output(config: OutputConfig, on_state: StateListener) -> Output:
             assert_never(config)
 
 
-class Outputs:
+class Outputs(Mapping[str, Output]):
     def __init__(self, configs: Iterable[OutputConfig], on_state: StateListener) -> None:
         self._sessions = {c.id: make_output(c, on_state) for c in configs}
 
-    def get(self, output_id: str) -> Output | None:
-        return self._sessions.get(output_id)
+    def __getitem__(self, output_id: str) -> Output:
+        return self._sessions[output_id]
 
-    def __iter__(self) -> Iterator[Output]:
-        return iter(self._sessions.values())
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sessions)
 
     def __len__(self) -> int:
         return len(self._sessions)

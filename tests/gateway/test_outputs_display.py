@@ -186,8 +186,7 @@ async def test_an_unplug_is_survived(tmp_path: Path) -> None:
     states: States = []
     async with display(tmp_path) as (port, sim):
         outputs = Outputs([config(port)], lambda _id, s, d: states.append((s, d)))
-        session = outputs.get("shelf")
-        assert session is not None
+        session = outputs["shelf"]
         async with background(outputs.run()):
             await session.execute(show(1, "vorher"))
             port.hang_up()

@@ -146,8 +146,7 @@ async def test_a_dropped_keep_alive_connection_is_reopened_quietly(ap: AccessPoi
 async def test_an_ap_power_cut_is_survived(ap: AccessPointSim) -> None:
     states: States = []
     outputs = Outputs([config(ap, timeout_s=0.5)], lambda _id, s, d: states.append((s, d)))
-    session = outputs.get("labels")
-    assert session is not None
+    session = outputs["labels"]
     async with background(outputs.run()):
         await session.execute(label(CHEESE, "vorher"))
         await ap.stop()

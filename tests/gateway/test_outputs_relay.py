@@ -151,7 +151,7 @@ async def test_an_unplug_is_survived_and_the_relays_are_restored(tmp_path: Path)
     states: States = []
     async with board(tmp_path, channels=2) as (port, sim):
         outputs = Outputs([config(port)], lambda _id, s, d: states.append((s, d)))
-        (session,) = outputs
+        session = outputs["lock"]
         async with background(outputs.run()):
             await session.execute(switch(2, True))
             port.hang_up()
