@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Sequence
@@ -79,7 +80,32 @@ def thingmagic_reader(args: argparse.Namespace, ctx: RunContext) -> list[SimDevi
         f'[[readers]]\nid = "door"\ndriver = "thingmagic"\nport = "{port.path}"\n'
         f"baudrate = 115200\nantennas = {{ {plan} }}\n"
     )
-    return [SimDevice("door", port, sim.run, toml)]
+    return [SimDevice("door", port, lambda: _with_incidents(sim, args.incident_every), toml)]
+
+
+async def _with_incidents(sim: ThingMagicSim, every_s: float) -> None:
+    if every_s <= 0:
+        await sim.run()
+        return
+    async with asyncio.TaskGroup() as tg:
+        incidents = tg.create_task(random_incidents(sim, every_s, random.Random(every_s)))
+        await sim.run()
+        incidents.cancel()
+
+
+async def random_incidents(sim: ThingMagicSim, every_s: float, rng: random.Random) -> None:
+    """One random one-off fault about every ``every_s`` seconds, to watch the daemon recover."""
+    while True:
+        await asyncio.sleep(rng.expovariate(1 / every_s))
+        match rng.randrange(4):
+            case 0:
+                sim.stall(3.0)
+            case 1:
+                await sim.hang_up(down_s=1.0)
+            case 2:
+                await sim.send_boot_frame()
+            case _:
+                await sim.send_warning()
 
 
 DEVICE_BUILDERS: list[DeviceBuilder] = [thingmagic_reader]
@@ -104,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--garbage-rate", type=float, default=0.0, help="fault: noise before frames")
     p.add_argument("--corrupt-rate", type=float, default=0.0, help="fault: frames with bad CRC")
     p.add_argument("--bytewise", action="store_true", help="fault: byte-at-a-time delivery")
+    p.add_argument("--incident-every", type=float, default=0.0, metavar="S",
+                   help="fault: a random stall, hang-up, reboot or 0x0505 warning about every "
+                   "S seconds")  # fmt: skip
     return p
 
 

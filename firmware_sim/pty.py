@@ -133,7 +133,9 @@ class SimPort:
         self._inbox.clear()
 
     def reconnect(self) -> None:
-        """Replug: a new pty behind the same path."""
+        """Replug: a new pty behind the same path. A closed port stays closed."""
+        if self._closed:
+            return
         self.hang_up()
         self.generation += 1
         self.open()

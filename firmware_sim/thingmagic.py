@@ -138,8 +138,10 @@ class ThingMagicSim:
         self.stats.hang_ups += 1
         self.port.hang_up()
         self._power_cycle()
-        await asyncio.sleep(down_s)
-        self.port.reconnect()
+        try:
+            await asyncio.sleep(down_s)
+        finally:  # cancelled while unplugged: replug anyway, or the path would dangle for good
+            self.port.reconnect()
 
     async def send_boot_frame(self) -> None:
         """An unexpected reboot: the module forgets its settings and stops reading.

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from firmware_sim.__main__ import main, neighbours_in_a_row, options
+from firmware_sim.__main__ import main, neighbours_in_a_row, options, random_incidents
+from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario
+from firmware_sim.thingmagic import ThingMagicSim
+from firmware_sim.traffic import Antenna
 
 
 @pytest.mark.timeout(20)
@@ -40,3 +46,20 @@ def test_options_are_the_cli_defaults_with_overrides() -> None:
     assert args.bytewise is False
     with pytest.raises(TypeError, match="no_such"):
         options(no_such=1)
+
+
+@pytest.mark.timeout(20)
+async def test_random_incidents_hit_a_running_sim(tmp_path: Path) -> None:
+    scenario = Scenario.generate(seed=1, duration=60.0, zones=("a", "b"), customers=2, items=2)
+    async with SimPort(tmp_path, "door") as port:
+        sim = ThingMagicSim(port, scenario, [Antenna("door", 1, "a")], seed=1)
+        async with asyncio.TaskGroup() as tg:
+            runner = tg.create_task(sim.run())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.5):
+                    await random_incidents(sim, 0.1, random.Random(7))
+            stats = sim.stats
+            assert stats.hang_ups + stats.boots + stats.warnings >= 3
+            assert port.is_up  # every hang-up ended in a replug
+            port.close()
+        assert runner.done()

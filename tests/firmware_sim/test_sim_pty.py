@@ -105,6 +105,15 @@ async def test_write_after_hang_up_reports_loss(tmp_path: Path) -> None:
         assert not await port.write(b"into the void")
 
 
+async def test_a_closed_port_stays_closed(tmp_path: Path) -> None:
+    port = SimPort(tmp_path, "door")
+    port.open()
+    port.close()
+    port.reconnect()
+    assert not port.is_up
+    assert not port.path.exists()
+
+
 async def test_read_raises_once_closed(tmp_path: Path) -> None:
     port = SimPort(tmp_path, "door")
     port.open()
