@@ -10,15 +10,20 @@ the request (so wobble and noise are live). Writing a map's tare code to its com
 tares that channel; its zero code re-zeroes it. Addresses nobody maps get Modbus exception 2, a
 request for another device id gets silence, as on an RS485 bus.
 
+``scale_device`` is the builder that adds scales to ``python -m firmware_sim`` and the demo.
+
 Fault knobs: ``silent`` (no replies at all, a disconnected transmitter) and ``exception_next``
 (answer the next requests with these exception codes).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
 
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.register_message import (
@@ -32,7 +37,13 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterResponse,
 )
 
-from drivers.modbus_scale import RegisterMap, RtuDecoder, encode_adu, registers_from_grams
+from drivers.modbus_scale import (
+    RegisterMap,
+    RtuDecoder,
+    encode_adu,
+    generic_channel,
+    registers_from_grams,
+)
 from drivers.modbus_scale.scale import (
     ILLEGAL_DATA_ADDRESS,
     ILLEGAL_DATA_VALUE,
@@ -40,7 +51,10 @@ from drivers.modbus_scale.scale import (
 )
 from drivers.sentinel import NEED_DATA
 from firmware_sim.pty import PortClosedError, SimPort
-from firmware_sim.shelf import Shelf
+from firmware_sim.shelf import Shelf, ShelfAction, play, shelf_actions, stock
+
+if TYPE_CHECKING:
+    from firmware_sim.__main__ import RunContext, SimDevice
 
 
 @dataclass(slots=True)
@@ -146,3 +160,51 @@ class ModbusScaleSim:
             # keeps them apart (net vs gross), which this single weight register cannot show.
             ch.tare_g = ch.shelf.measure(now)
         return None
+
+
+# -- a device builder for python -m firmware_sim and silentgate demo ------------------------
+
+SCALE_NOISE_G: Final = 0.5
+
+
+def scale_device(args: argparse.Namespace, ctx: RunContext) -> list[SimDevice]:
+    """One scale under each shelf zone (every zone but the first, the entrance, as in
+    ``Scenario.generate``), carrying that zone's items: the scenario's pickups and putbacks
+    change its load, customers stopping at the shelf make it wobble.
+
+    Reads ``args.scale_zones`` (comma-separated) and ``args.scale_noise_g`` where present."""
+    # Imported here: the runner imports its builders, so a module-level import would be a cycle.
+    from firmware_sim.__main__ import SimDevice  # noqa: PLC0415
+
+    zones = _scale_zones(args, ctx.scenario.zones)
+    noise = float(getattr(args, "scale_noise_g", None) or SCALE_NOISE_G)
+    devices = []
+    for n, zone in enumerate(zones):
+        name = f"scale-{zone}"
+        shelf = Shelf(noise_g=noise, seed=ctx.seed * 1000 + n)
+        stock(shelf, ctx.scenario, zone)
+        port = SimPort(ctx.link_dir, name, seed=ctx.seed + n)
+        port.open()
+        sim = ModbusScaleSim(port, [Channel(generic_channel(1), shelf)])
+        run = functools.partial(_run, sim, shelf_actions(ctx.scenario, zone), ctx.clock)
+        toml = (
+            f'[[sensors]]\nid = "{name}"\ndriver = "modbus-scale"\nport = "{port.path}"\n'
+            f'zone = "{zone}"\nregister_map = "generic"\n'
+        )
+        devices.append(SimDevice(name, port, run, toml))
+    return devices
+
+
+def _scale_zones(args: argparse.Namespace, zones: Sequence[str]) -> list[str]:
+    wanted = getattr(args, "scale_zones", None)
+    if wanted:
+        return [z.strip() for z in str(wanted).split(",") if z.strip()]
+    return list(zones[1:] or zones)
+
+
+async def _run(sim: ModbusScaleSim, actions: list[ShelfAction], clock: Callable[[], float]) -> None:
+    """The slave loop and the hands on the shelf; ends when the port is closed."""
+    async with asyncio.TaskGroup() as tg:
+        hands = tg.create_task(play(sim.channels[0].shelf, actions, clock))
+        await sim.run()
+        hands.cancel()
