@@ -125,7 +125,7 @@ async def test_pickup_putback_and_untagged_goods(
         return lambda e: e.get("device") == device and e.get("state") == "ok"
 
     def apples(e: dict[str, Any]) -> bool:
-        return e["type"] == "shelf.weight" and abs(e["delta_g"] - APPLES_G) < 5
+        return e["type"] == "shelf.weight" and abs(float(e["delta_g"]) - APPLES_G) < 5
 
     daemon = start_daemon(config)
     try:
