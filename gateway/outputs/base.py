@@ -14,7 +14,9 @@ progress is cancelled, so nothing is sent for an action its caller has given up 
 
 A follow-up is what a ``duration_s`` asks for later (switch the relay back, blank the line). It
 is queued like any action when due, and a later action on the same key (channel, line) cancels
-it: the newest command wins.
+it: the newest command wins. Its deadline starts when it is first tried, not when it fell due,
+so one that fell due while the output was down still runs once the output is back: the state
+it restores is the one that was asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -34,7 +37,6 @@ from gateway.commands import EXECUTE_TIMEOUT_S, AnyCommand, OutputError, OutputK
 from gateway.devices.base import DeviceState, StateListener
 
 ACTION_DEADLINE_S: Final = EXECUTE_TIMEOUT_S - 1.0  # we report before the router gives up
-FOLLOW_UP_DEADLINE_S: Final = 60.0  # a switch-back may wait this long for the output to return
 MAX_QUEUED: Final = 32  # an output that is down must not collect commands without bound
 RETRY_DELAY_S: Final = (0.05, 1.0)  # first pause between attempts, cap; doubling in between
 IDLE_CHECK_S: Final = 30.0  # with nothing to do for this long, the session checks its output
@@ -154,6 +156,9 @@ class OutputSession(ABC, Generic[C, A]):
     async def _check(self, conn: C) -> None:
         """Called after IDLE_CHECK_S without actions; raises if the output stopped answering."""
 
+    def _fell_due(self, planned: Planned[A]) -> None:
+        """A follow-up was queued; a session that restores state on reconnect should know."""
+
     def set_state(self, state: DeviceState, detail: str | None = None) -> None:
         if state == self.state and detail == self.detail:
             return
@@ -210,6 +215,7 @@ class OutputSession(ABC, Generic[C, A]):
             self._close(conn)
 
     async def _serve(self, conn: C) -> None:
+        self._promote_due(asyncio.get_running_loop().time())  # before hello restores anything
         await self._hello(conn)
         while True:
             job = await self._next_job()
@@ -239,6 +245,8 @@ class OutputSession(ABC, Generic[C, A]):
 
     async def _serve_job(self, conn: C, job: _Job[A]) -> None:
         loop, delay = asyncio.get_running_loop(), RETRY_DELAY_S[0]
+        if math.isinf(job.deadline):  # a follow-up: its time starts now
+            job.deadline = loop.time() + self.deadline_s
         while not job.done.done() and loop.time() < job.deadline:
             job.attempts += 1
             try:
@@ -291,7 +299,8 @@ class OutputSession(ABC, Generic[C, A]):
                 del queue.follow_ups[key]
                 done = asyncio.get_running_loop().create_future()
                 done.add_done_callback(_log_follow_up_failure)
-                queue.jobs.append(_Job(due.planned, now + FOLLOW_UP_DEADLINE_S, done))
+                queue.jobs.append(_Job(due.planned, math.inf, done))
+                self._fell_due(due.planned)
 
 
 def _log_follow_up_failure(done: asyncio.Future[None]) -> None:

@@ -6,7 +6,8 @@ switched again within the deadline; a board without it is trusted once the bytes
 
 The session remembers what each channel was last told. A replug powers the board down (every
 relay drops out), so after a reconnect it switches the channels back to that: a door held open
-by the gateway stays open across a flaky USB hub, and a switch-back due meanwhile still runs.
+by the gateway stays open across a flaky USB hub. A switch-back that fell due meanwhile counts
+as told, so a pulse that ended during the outage is not replayed.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class RelaySession(OutputSession[SerialPort, Switch]):
         return Planned(
             switch, f"{switch} for {command.duration_s:g} s", frozenset({channel}), follow_up
         )
+
+    def _fell_due(self, planned: Planned[Switch]) -> None:
+        self.desired[planned.action.channel] = planned.action.on
 
     async def _open(self) -> SerialPort:
         self._decoder = StatusDecoder()  # half a status line from before a reopen is gone

@@ -63,6 +63,7 @@ class DisplaySession(OutputSession[SerialPort, Command]):
         self.config = config
         self._next_seq = 0
         self._link = self._new_link()
+        self._ok_detail = f"{config.lines} lines, answers PING"
 
     @property
     def kind(self) -> OutputKind:
@@ -133,7 +134,7 @@ class DisplaySession(OutputSession[SerialPort, Command]):
     async def _check(self, conn: SerialPort) -> None:
         match await self._deliver(conn, Ping()):
             case Delivered():
-                self.set_state(DeviceState.OK, f"{self.config.lines} lines, answers PING")
+                self.set_state(DeviceState.OK, self._ok_detail)
             case Failed(code=None):
                 raise RetryableError(f"{self.id}: the display does not answer PING")
             case Failed(code=code):
@@ -143,8 +144,7 @@ class DisplaySession(OutputSession[SerialPort, Command]):
         event = await self._deliver(conn, action)
         match event:
             case Delivered():
-                if self.state != DeviceState.OK:
-                    self.set_state(DeviceState.OK, f"{self.config.lines} lines, answers")
+                self.set_state(DeviceState.OK, self._ok_detail)
             case Failed(code=None):
                 tries = self.config.retries + 1
                 raise RetryableError(f"no answer to {tries} transmissions of the frame")

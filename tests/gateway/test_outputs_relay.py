@@ -163,3 +163,21 @@ async def test_an_unplug_is_survived_and_the_relays_are_restored(tmp_path: Path)
     assert [s for s, _ in states] == [DeviceState.OK, DeviceState.DOWN, DeviceState.OK]
     assert "relay: read failed" in (states[1][1] or "")
     assert states[2][1] == "2 channels, status read back, 1 switched on again"
+
+
+async def test_a_pulse_that_ended_during_an_unplug_is_not_replayed(tmp_path: Path) -> None:
+    async with board(tmp_path, channels=2) as (port, sim):
+        outputs = Outputs([config(port)], lambda *_: None)
+        session = outputs["lock"]
+        async with background(outputs.run()):
+            await session.execute(switch(1, True, duration_s=0.3))
+            port.hang_up()
+            await until(lambda: session.state == DeviceState.DOWN)
+            await asyncio.sleep(0.4)  # the pulse ends while the board is away
+            unplugged = len(sim.switches)
+            port.reconnect()
+            await until(lambda: session.state == DeviceState.OK)
+            await until(lambda: len(sim.switches) > unplugged)  # the switch-back, late
+            await asyncio.sleep(0.1)
+    assert [(s.channel, s.on) for s in sim.switches[unplugged:]] == [(1, False)]
+    assert sim.states == {1: False, 2: False}
