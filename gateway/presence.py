@@ -53,10 +53,18 @@ class EngineParams:
     prior_excess: float = 2.0  # prior mean overshoot of those
     pool_forget: float = 1e-5  # per silence: the pool remembers ~100k silences
     rejoin_s: float = 2.5  # a return to the zone just left within this was a miss burst
+    long_reads: float = 250.0  # past this many reads a visit's window grows with ln(reads)
 
     def __post_init__(self) -> None:
         # The kernel divides by these without checking (numpy error model).
-        positive = ("tau_s", "rssi_scale_db", "prior_reads", "prior_rate_hz", "prior_gaps")
+        positive = (
+            "tau_s",
+            "rssi_scale_db",
+            "prior_reads",
+            "prior_rate_hz",
+            "prior_gaps",
+            "long_reads",
+        )
         if any(getattr(self, name) <= 0 for name in positive):
             raise ValueError(f"EngineParams: {', '.join(positive)} must be positive")
         if not (0 < self.delta < 1 and 0 < self.prior_exceed < 1 and 0 <= self.pool_forget < 1):
@@ -85,6 +93,7 @@ class EngineParams:
         vec[layout.K_PRIOR_EXCESS] = self.prior_excess
         vec[layout.K_POOL_FORGET] = self.pool_forget
         vec[layout.K_REJOIN_S] = self.rejoin_s
+        vec[layout.K_LONG_READS] = self.long_reads
         return vec
 
 

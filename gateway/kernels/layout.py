@@ -75,7 +75,8 @@ K_PRIOR_EXCEED: Final = 13
 K_PRIOR_EXCESS: Final = 14
 K_POOL_FORGET: Final = 15
 K_REJOIN_S: Final = 16
-PARAM_FIELDS: Final = 17
+K_LONG_READS: Final = 17
+PARAM_FIELDS: Final = 18
 
 # transition kinds, as gateway.transitions.TransitionKind
 ENTER: Final = 0

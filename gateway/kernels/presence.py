@@ -34,6 +34,7 @@ from gateway.kernels.layout import (
     K_DEDUP_S,
     K_ENTER_READS,
     K_HYSTERESIS,
+    K_LONG_READS,
     K_MAX_WINDOW_S,
     K_MIN_WINDOW_S,
     K_POOL_FORGET,
@@ -98,9 +99,11 @@ def visit_gap(subj: F64, s: int, params: F64) -> float:
 
 
 @kernel
-def visit_window(subj: F64, s: int, params: F64, factor: float) -> float:
-    mu = visit_gap(subj, s, params)
-    return clamp_window(mu, factor, params[K_MIN_WINDOW_S], params[K_MAX_WINDOW_S])
+def visit_window(subj: F64, s: int, params: F64, factor: float, theta: float) -> float:
+    return clamp_window(
+        visit_gap(subj, s, params), subj[s, NREADS], factor, theta, params[K_LONG_READS],
+        params[K_MIN_WINDOW_S], params[K_MAX_WINDOW_S],
+    )  # fmt: skip
 
 
 @kernel
@@ -144,13 +147,13 @@ def advance(
 @kernel
 def enter(
     s: int, z: int, t: float, since: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
-    dwell_s: F64, params: F64, factor: float, out_f: F64, out_i: I32, n: int,
+    dwell_s: F64, params: F64, factor: float, theta: float, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
     cur[s] = z
     subj[s, SINCE] = since
     subj[s, LAST] = t
     subj[s, NREADS] = pair[s, z, P_NRUN]
-    subj[s, WINDOW] = visit_window(subj, s, params, factor)
+    subj[s, WINDOW] = visit_window(subj, s, params, factor, theta)
     subj[s, DWELL_AT] = since + dwell_s[z]
     rssi = pair[s, z, P_RSSI]
     n = emit(out_f, out_i, n, ENTER, s, z, since, since, rssi, pair_i[s, z, P_DEVICE],
@@ -186,7 +189,7 @@ def note_rejoin(s: int, z: int, since: float, subj: F64, pool: F64, params: F64)
 @kernel
 def resolve(
     s: int, z: int, t: float, subj: F64, cur: I32, pair: F64, pair_i: I32, pool: F64,
-    dwell_s: F64, params: F64, factor: float, out_f: F64, out_i: I32, n: int,
+    dwell_s: F64, params: F64, factor: float, theta: float, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
     """A counted read in a zone the subject is not in: enter it, move to it, or wait."""
     c = cur[s]
@@ -198,14 +201,14 @@ def resolve(
         if score >= strongest_other(pair, s, z, t, tau):
             since = pair[s, z, P_START]
             note_rejoin(s, z, since, subj, pool, params)
-            n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor,
+            n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor, theta,
                       out_f, out_i, n)  # fmt: skip
         return n
     if score > (1.0 + params[K_HYSTERESIS]) * score_at(pair, s, c, t, tau):
         # The run here may have begun as bleed while the subject was still in c.
         since = max(pair[s, z, P_START], subj[s, LAST])
         n = leave(s, subj, cur, pair, params, out_f, out_i, n)
-        n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor,
+        n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor, theta,
                   out_f, out_i, n)  # fmt: skip
     return n
 
@@ -230,7 +233,8 @@ def feed(  # the common path is written out for speed; see the module docstring
     prior_reads, prior_rate = params[K_PRIOR_READS], params[K_PRIOR_RATE_HZ]
     tail_u, keep = params[K_TAIL_U], 1.0 - params[K_POOL_FORGET]
     lo, hi = params[K_MIN_WINDOW_S], params[K_MAX_WINDOW_S]
-    factor = tail_factor(pool, params)
+    factor, theta = tail_factor(pool, params)
+    long_reads = params[K_LONG_READS]
     n = 0
     for i in range(t.shape[0]):
         s, z, ti, ri = subject[i], zone[i], t[i], float(rssi[i])
@@ -262,9 +266,9 @@ def feed(  # the common path is written out for speed; see the module docstring
             )
             subj[s, LAST], subj[s, NREADS] = ti, reads + 1.0
             mu = mean_gap(reads + 1.0, ti - since, prior_reads, prior_rate)
-            subj[s, WINDOW] = clamp_window(mu, factor, lo, hi)
+            subj[s, WINDOW] = clamp_window(mu, reads + 1.0, factor, theta, long_reads, lo, hi)
         else:
-            n = resolve(s, z, ti, subj, cur, pair, pair_i, pool, dwell_s, params, factor,
+            n = resolve(s, z, ti, subj, cur, pair, pair_i, pool, dwell_s, params, factor, theta,
                         out_f, out_i, n)  # fmt: skip
     for s in range(cur.shape[0]):
         if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, LAST], subj[s, WINDOW], now):

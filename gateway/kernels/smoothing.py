@@ -17,8 +17,15 @@ here has two parts:
   P(silence > w) = pi * exp(-(w/mu - u) / theta), and the window for confidence delta is
   w = mu * (u + theta * ln(pi / delta)).
 
+Delta bounds the chance that one silence is mistaken for a departure; a visit of N silences
+risks about N * delta, so long visits (items on a shelf, for hours) would be split more and more
+often. Past ``long_reads`` reads, the per-silence confidence is therefore tightened to
+delta * long_reads / N, which adds theta * ln(N / long_reads) to the window in mean gaps: the
+chance of a split then grows with the logarithm of a visit's length, not linearly, for a few
+hundred milliseconds more on the exits of long visits.
+
 The tail factor (u + theta * ln(pi / delta)) moves slowly, so it is re-estimated once per batch,
-which keeps a logarithm out of the per-read path.
+which keeps a logarithm out of the per-read path of short visits.
 
 The pool forgets geometrically (``pool_forget`` per silence), so it follows a changing shop, and
 starts from a prior worth ``prior_gaps`` silences. A silence that did end a visit is censored:
@@ -68,17 +75,22 @@ def add_silence(
 
 
 @kernel
-def tail_factor(pool: F64, params: F64) -> float:
-    """u + theta * ln(pi / delta): the window in mean gaps. Re-estimated once per batch."""
+def tail_factor(pool: F64, params: F64) -> tuple[float, float]:
+    """(u + theta * ln(pi / delta), theta): the window in mean gaps, and the mean excess."""
     prior_gaps = params[K_PRIOR_GAPS]
     prior_exceed = prior_gaps * params[K_PRIOR_EXCEED]
     exceed = pool[G_EXCEED] + prior_exceed
     pi = exceed / (pool[G_GAPS] + prior_gaps)
     theta = (pool[G_EXCESS] + prior_exceed * params[K_PRIOR_EXCESS]) / exceed
     factor: float = params[K_TAIL_U] + theta * max(math.log(pi) + params[K_LN_INV_DELTA], 0.0)
-    return factor
+    return factor, float(theta)
 
 
 @kernel
-def clamp_window(mu: float, factor: float, min_window: float, max_window: float) -> float:
+def clamp_window(
+    mu: float, reads: float, factor: float, theta: float, long_reads: float,
+    min_window: float, max_window: float,
+) -> float:  # fmt: skip
+    if reads > long_reads:  # delta * long_reads / reads per silence: see the module docstring
+        factor += theta * math.log(reads / long_reads)
     return min(max(mu * factor, min_window), max_window)

@@ -41,6 +41,7 @@ class TwinParams:
     prior_excess: float
     pool_forget: float
     rejoin_s: float
+    long_reads: float
 
     @classmethod
     def from_vector(cls, vec: Sequence[float]) -> TwinParams:
@@ -50,7 +51,7 @@ class TwinParams:
             k.K_DEDUP_S, k.K_TAU_S, k.K_ENTER_READS, k.K_HYSTERESIS, k.K_LN_INV_DELTA,
             k.K_PRIOR_READS, k.K_PRIOR_RATE_HZ, k.K_MIN_WINDOW_S, k.K_MAX_WINDOW_S,
             k.K_RSSI_REF_DBM, k.K_RSSI_SCALE_DB, k.K_TAIL_U, k.K_PRIOR_GAPS, k.K_PRIOR_EXCEED,
-            k.K_PRIOR_EXCESS, k.K_POOL_FORGET, k.K_REJOIN_S,
+            k.K_PRIOR_EXCESS, k.K_POOL_FORGET, k.K_REJOIN_S, k.K_LONG_READS,
         )  # fmt: skip
         return cls(*(float(vec[k]) for k in order))
 
@@ -110,10 +111,11 @@ class PresenceTwin:
     pool: SilencePool = field(default_factory=SilencePool)
     out: list[Row] = field(default_factory=list)
     factor: float = 0.0  # the window in mean gaps, re-estimated at the start of each batch
+    theta: float = 0.0  # mean excess of long silences, likewise
 
     def feed(self, reads: Sequence[Read], now: float) -> tuple[list[Row], float]:
         self.out = []
-        self.factor = self._tail_factor()
+        self.factor, self.theta = self._tail_factor()
         for t, s, z, rssi, device, antenna in reads:
             self._advance(s, t)
             if self._count(s, z, t, rssi, device, antenna):
@@ -134,16 +136,18 @@ class PresenceTwin:
             v.reads - 1.0 + p.prior_reads
         )
 
-    def _tail_factor(self) -> float:
+    def _tail_factor(self) -> tuple[float, float]:
         p, pool = self.params, self.pool
         prior_exceed = p.prior_gaps * p.prior_exceed
         pi = (pool.exceed + prior_exceed) / (pool.gaps + p.prior_gaps)
         theta = (pool.excess + prior_exceed * p.prior_excess) / (pool.exceed + prior_exceed)
-        return p.tail_u + theta * max(math.log(pi) + p.ln_inv_delta, 0.0)
+        return p.tail_u + theta * max(math.log(pi) + p.ln_inv_delta, 0.0), theta
 
     def _window(self, v: Visit) -> float:
-        p = self.params
-        return min(max(self._mean_gap(v) * self.factor, p.min_window_s), p.max_window_s)
+        p, factor = self.params, self.factor
+        if v.reads > p.long_reads:
+            factor += self.theta * math.log(v.reads / p.long_reads)
+        return min(max(self._mean_gap(v) * factor, p.min_window_s), p.max_window_s)
 
     def _note_silence(self, silence: float) -> None:
         keep, over, pool = 1.0 - self.params.pool_forget, silence - self.params.tail_u, self.pool

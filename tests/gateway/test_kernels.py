@@ -27,6 +27,14 @@ STEPS = st.one_of(
 RSSI = st.one_of(st.just(math.nan), st.integers(-80, -30).map(float))
 READ = st.tuples(STEPS, st.integers(0, 3), st.integers(0, 2), RSSI, st.integers(0, 1))
 BATCHES = st.lists(st.tuples(st.lists(READ, max_size=25), STEPS), min_size=1, max_size=8)
+# Long visits: a tag read steadily with short silences, now and then in the next zone.
+DENSE_STEP = st.sampled_from([0.01, 0.03, 0.04, 0.05, 0.1, 0.3, 0.8])
+DENSE_READ = st.tuples(
+    DENSE_STEP, st.integers(0, 1), st.sampled_from([0, 0, 0, 1]), RSSI, st.just(0)
+)
+DENSE = st.lists(
+    st.tuples(st.lists(DENSE_READ, min_size=20, max_size=80), DENSE_STEP), min_size=1, max_size=6
+)
 PARAMS = st.builds(
     EngineParams,
     delta=st.sampled_from([0.2, 1e-3, 1e-6]),
@@ -37,6 +45,7 @@ PARAMS = st.builds(
     pool_forget=st.sampled_from([0.0, 0.1]),
     min_window_s=st.sampled_from([0.0, 0.3]),
     max_window_s=st.sampled_from([1.0, 2.0, 50.0]),
+    long_reads=st.sampled_from([3.0, 250.0]),
     prior_excess=st.sampled_from([0.5, 2.0]),
 )
 
@@ -60,7 +69,7 @@ def materialise(batches):  # type: ignore[no-untyped-def]
     return out
 
 
-@given(BATCHES, PARAMS)
+@given(st.one_of(BATCHES, DENSE), PARAMS)
 def test_kernel_matches_twin(batches, params: EngineParams) -> None:  # type: ignore[no-untyped-def]
     stage = PresenceStage(ZONES, params)
     twin = PresenceTwin(
@@ -101,17 +110,23 @@ def pooled(silences: list[float], params: np.ndarray) -> np.ndarray:  # type: ig
 def test_window_is_clamped_and_grows_with_the_mean_gap(mu: float, silences: list[float]) -> None:
     engine = EngineParams()
     params = engine.as_array()
-    factor = tail_factor(pooled(silences, params), params)
-    w = clamp_window(mu, factor, engine.min_window_s, engine.max_window_s)
-    assert engine.min_window_s <= w <= engine.max_window_s
-    assert clamp_window(mu * 1.5, factor, engine.min_window_s, engine.max_window_s) >= w
+    factor, theta = tail_factor(pooled(silences, params), params)
+    lo, hi, long_reads = engine.min_window_s, engine.max_window_s, engine.long_reads
+
+    def window(mu: float, reads: float) -> float:
+        return clamp_window(mu, reads, factor, theta, long_reads, lo, hi)
+
+    w = window(mu, 10.0)
+    assert lo <= w <= hi
+    assert window(mu * 1.5, 10.0) >= w
+    assert window(mu, 10 * long_reads) >= w  # long visits: never a shorter window
 
 
 def test_long_silences_in_the_pool_widen_the_window() -> None:
     params = EngineParams(pool_forget=0.0).as_array()
     steady = pooled([1.0] * 1000, params)
     bursty = pooled([12.0 if i % 10 == 0 else 1.0 for i in range(1000)], params)
-    assert tail_factor(bursty, params) > 1.5 * tail_factor(steady, params)
+    assert tail_factor(bursty, params)[0] > 1.5 * tail_factor(steady, params)[0]
 
 
 def test_the_pool_forgets() -> None:
