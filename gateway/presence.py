@@ -50,7 +50,7 @@ class EngineParams:
     tail_u: float = 2.0  # threshold above which a silence counts as a tail sample
     prior_gaps: float = 200.0  # weight of the prior, in silences
     prior_exceed: float = 0.1  # prior chance that a silence exceeds tail_u
-    prior_excess: float = 2.0  # prior mean overshoot of those
+    prior_excess: float = 1.0  # prior mean overshoot of those
     pool_forget: float = 1e-5  # per silence: the pool remembers ~100k silences
     rejoin_s: float = 2.5  # a return to the zone just left within this was a miss burst
     long_reads: float = 250.0  # past this many reads a visit's window grows with ln(reads)
