@@ -190,7 +190,7 @@ class OutputSession(ABC, Generic[C, A]):
         queue.wake.set()
         try:
             async with asyncio.timeout_at(deadline):
-                await job.done  # cancelled with us: the queue then skips or stops the job
+                await job.done  # cancelled with us: the queue skips it unless already begun
         except TimeoutError:
             raise OutputError(self._gave_up(job)) from None
 
