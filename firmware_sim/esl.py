@@ -58,7 +58,7 @@ class AccessPointSim:
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.connections = 0  # accepted, in total
         self._server: asyncio.Server | None = None
-        self._open: set[asyncio.StreamWriter] = set()
+        self._open: dict[asyncio.StreamWriter, asyncio.Task[Any]] = {}
         self.port = port
 
     def add_tag(self, mac: str, alias: str = "") -> SimTag:
@@ -93,7 +93,12 @@ class AccessPointSim:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        handlers = list(self._open.values())
         self.drop_connections()
+        # Let each handler see its connection closed and return: a handler still pending when
+        # the loop shuts down is cancelled, and 3.11's stream callback then logs an error.
+        if handlers:
+            await asyncio.wait(handlers, timeout=1.0)
 
     def drop_connections(self) -> None:
         for writer in list(self._open):
@@ -101,7 +106,9 @@ class AccessPointSim:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        self._open.add(writer)
+        task = asyncio.current_task()
+        assert task is not None  # start_server runs every handler in a task of its own
+        self._open[writer] = task
         try:
             while (request := await _read_request(reader)) is not None:
                 method, target, body = request
@@ -116,7 +123,7 @@ class AccessPointSim:
         ):
             pass  # the client went away or sent something this server will not parse
         finally:
-            self._open.discard(writer)
+            self._open.pop(writer, None)
             writer.close()
 
     def handle(self, method: str, target: str, body: bytes) -> _Response:
