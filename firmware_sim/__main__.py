@@ -4,9 +4,7 @@ Draws a scenario from a seed, starts every simulated device on its own pty (stab
 ``--dir``), prints the paths and a config snippet that points the daemon at them, writes the
 ground truth to ``--truth``, and runs until Ctrl-C or ``--duration``.
 
-Devices come from ``DEVICE_BUILDERS``: each builder takes the parsed arguments and the shared
-run context and returns the devices it adds. A new simulated device family is one more builder
-in that list (and, if it needs them, a few more arguments in ``_parser``).
+Devices come from ``firmware_sim.station.DEVICE_BUILDERS``.
 """
 
 from __future__ import annotations
@@ -14,139 +12,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import random
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from firmware_sim.faults import Faults
-from firmware_sim.pty import Chunking, SimPort
 from firmware_sim.scenario import Scenario, ScenarioClock
-from firmware_sim.thingmagic import ThingMagicSim
-from firmware_sim.traffic import Antenna, TrafficModel
+from firmware_sim.station import (
+    DEVICE_BUILDERS,
+    RunContext,
+    SimDevice,
+    neighbours_in_a_row,
+    options,
+    parser,
+    random_incidents,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class RunContext:
-    scenario: Scenario
-    link_dir: Path
-    clock: Callable[[], float]
-    seed: int
-
-
-@dataclass(frozen=True, slots=True)
-class SimDevice:
-    id: str
-    port: SimPort
-    run: Callable[[], Coroutine[Any, Any, None]]
-    toml: str  # the config table that points the daemon at this device
-
-
-DeviceBuilder = Callable[[argparse.Namespace, RunContext], list[SimDevice]]
-
-
-def neighbours_in_a_row(zones: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Zones side by side in the order given: each one's antenna bleeds into the next."""
-    return {
-        z: tuple(zones[j] for j in (i - 1, i + 1) if 0 <= j < len(zones))
-        for i, z in enumerate(zones)
-    }
-
-
-def thingmagic_reader(args: argparse.Namespace, ctx: RunContext) -> list[SimDevice]:
-    zones = ctx.scenario.zones
-    antennas = [Antenna("door", i + 1, zone) for i, zone in enumerate(zones)]
-    model = TrafficModel(
-        miss_rate=args.miss_rate,
-        burst_miss=args.burst_miss,
-        bleed_rate_hz=args.bleed_rate,
-        neighbours=neighbours_in_a_row(zones),
-    )
-    port = SimPort(ctx.link_dir, "door", seed=ctx.seed)
-    port.open()
-    faults = Faults(
-        garbage_rate=args.garbage_rate,
-        corrupt_rate=args.corrupt_rate,
-        chunking=Chunking.BYTEWISE if args.bytewise else Chunking.WHOLE,
-    )
-    sim = ThingMagicSim(
-        port, ctx.scenario, antennas, model=model, seed=ctx.seed, clock=ctx.clock, faults=faults
-    )
-    plan = ", ".join(f'{a.port} = "{a.zone}"' for a in antennas)
-    toml = (
-        f'[[readers]]\nid = "door"\ndriver = "thingmagic"\nport = "{port.path}"\n'
-        f"baudrate = 115200\nantennas = {{ {plan} }}\n"
-    )
-    return [SimDevice("door", port, lambda: _with_incidents(sim, args.incident_every), toml)]
-
-
-async def _with_incidents(sim: ThingMagicSim, every_s: float) -> None:
-    if every_s <= 0:
-        await sim.run()
-        return
-    async with asyncio.TaskGroup() as tg:
-        incidents = tg.create_task(random_incidents(sim, every_s, random.Random(every_s)))
-        await sim.run()
-        incidents.cancel()
-
-
-async def random_incidents(sim: ThingMagicSim, every_s: float, rng: random.Random) -> None:
-    """One random one-off fault about every ``every_s`` seconds, to watch the daemon recover."""
-    while True:
-        await asyncio.sleep(rng.expovariate(1 / every_s))
-        match rng.randrange(4):
-            case 0:
-                sim.stall(3.0)
-            case 1:
-                await sim.hang_up(down_s=1.0)
-            case 2:
-                await sim.send_boot_frame()
-            case _:
-                await sim.send_warning()
-
-
-DEVICE_BUILDERS: list[DeviceBuilder] = [thingmagic_reader]
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m firmware_sim", description=__doc__.split("\n")[0])
-    p.add_argument("--dir", type=Path, help="where the device symlinks go (default: a temp dir)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
-    p.add_argument("--scenario-length", type=float, default=3600.0,
-                   help="seconds of scenario to draw when --duration is not given")  # fmt: skip
-    p.add_argument("--zones", default="entrance,shelf-a,shelf-b",
-                   help="comma-separated zone ids; the first is the entrance")  # fmt: skip
-    p.add_argument("--customers", type=int, default=10)
-    p.add_argument("--items", type=int, default=12)
-    p.add_argument("--customer-prefix", default="C0FFEE")
-    p.add_argument("--truth", type=Path, help="write the ground truth JSON here")
-    p.add_argument("--miss-rate", type=float, default=0.1)
-    p.add_argument("--burst-miss", type=float, default=0.6)
-    p.add_argument("--bleed-rate", type=float, default=2.0)
-    p.add_argument("--garbage-rate", type=float, default=0.0, help="fault: noise before frames")
-    p.add_argument("--corrupt-rate", type=float, default=0.0, help="fault: frames with bad CRC")
-    p.add_argument("--bytewise", action="store_true", help="fault: byte-at-a-time delivery")
-    p.add_argument("--incident-every", type=float, default=0.0, metavar="S",
-                   help="fault: a random stall, hang-up, reboot or 0x0505 warning about every "
-                   "S seconds")  # fmt: skip
-    return p
-
-
-def options(**overrides: object) -> argparse.Namespace:
-    """The command line's defaults with ``overrides``: builder input for callers without argv.
-
-    ``silentgate demo`` uses this, so that a builder added later finds its own defaults.
-    """
-    args = _parser().parse_args([])
-    for name, value in overrides.items():
-        if not hasattr(args, name):
-            raise TypeError(f"no simulator option {name!r}")
-        setattr(args, name, value)
-    return args
+# Builders and their types live in firmware_sim.station; these names stay importable from here.
+__all__ = ["RunContext", "SimDevice", "main", "neighbours_in_a_row", "options", "random_incidents"]
 
 
 async def _run(args: argparse.Namespace, link_dir: Path) -> None:
@@ -155,6 +38,7 @@ async def _run(args: argparse.Namespace, link_dir: Path) -> None:
     scenario = Scenario.generate(
         seed=args.seed, duration=length, zones=zones, customers=args.customers,
         items=args.items, customer_prefix=args.customer_prefix,
+        card_customers=args.card_customers,
     )  # fmt: skip
     if args.truth:
         args.truth.write_text(scenario.to_json())
@@ -175,7 +59,7 @@ async def _run(args: argparse.Namespace, link_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     with contextlib.ExitStack() as stack:
         link_dir = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         link_dir.mkdir(parents=True, exist_ok=True)

@@ -103,3 +103,16 @@ def customer_epc(prefix: str, number: int) -> str:
     if width <= 0 or number >= 16**width:
         raise EncodeError(f"card number {number} does not fit after prefix {prefix}")
     return f"{prefix.upper()}{number:0{width}X}"
+
+
+def is_uhf_epc(raw_id: str) -> bool:
+    """Whether a scenario subject carries a UHF tag: an EPC of 96 bits or more, in whole words.
+
+    Card customers (EM4100: 10 hex digits, PN532 UIDs: 8, 14 or 20) are not seen by UHF readers.
+    """
+    return len(raw_id) >= 24 and len(raw_id) % 4 == 0
+
+
+def em4100_card(version: int, tag_id: int) -> str:
+    """The raw id of an EM4100 card as CONTRACT.md defines it: version byte and 4 data bytes."""
+    return f"{version:02X}{tag_id:08X}"

@@ -23,7 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final, Literal
 
-from firmware_sim.epc import DEFAULT_CUSTOMER_PREFIX, FILTER_POS_TRADE_ITEM, Sgtin, customer_epc
+from firmware_sim.epc import (
+    DEFAULT_CUSTOMER_PREFIX,
+    FILTER_POS_TRADE_ITEM,
+    Sgtin,
+    customer_epc,
+    em4100_card,
+)
 
 SubjectKind = Literal["customer", "item"]
 JSON_VERSION: Final = 1
@@ -97,8 +103,13 @@ class Scenario:
         shelves: Sequence[str] | None = None,
         customer_prefix: str = DEFAULT_CUSTOMER_PREFIX,
         behaviour: Behaviour = Behaviour(),
+        card_customers: int = 0,
     ) -> Scenario:
-        """``shelves`` (default: every zone but the first, the entrance) hold the items."""
+        """``shelves`` (default: every zone but the first, the entrance) hold the items.
+
+        ``customers`` carry UHF loyalty cards and wander between zones; ``card_customers`` carry
+        125 kHz EM4100 cards, which only a card reader sees: they present them at the entrance.
+        """
         rng = random.Random(seed)
         duration = float(duration)
         shelf_zones = tuple(shelves) if shelves else (tuple(zones[1:]) or tuple(zones))
@@ -109,6 +120,10 @@ class Scenario:
             raw_id = customer_epc(customer_prefix, rng.getrandbits(40) << 24 | n)
             subjects.append(Subject(raw_id, "customer"))
             visits += _wander(rng, raw_id, zones, duration, behaviour)
+        for n in range(card_customers):
+            raw_id = em4100_card(rng.randrange(256), rng.getrandbits(24) << 8 | n)
+            subjects.append(Subject(raw_id, "customer"))
+            visits += _wander(rng, raw_id, zones[:1], duration, behaviour)
         for n in range(items):
             raw_id = _item_epc(rng, n)
             subjects.append(Subject(raw_id, "item"))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from firmware_sim.epc import is_uhf_epc
 from firmware_sim.scenario import Scenario
 
 
@@ -105,7 +106,7 @@ def _streams(
     rows = [
         (max(v.start, t0), min(v.end, t1), rate, rssi, subject_index[v.subject], a)
         for v in scenario.visits
-        if v.start < t1 and v.end > t0
+        if v.start < t1 and v.end > t0 and is_uhf_epc(v.subject)
         for a, rate, rssi in hears.get(v.zone, ())
         if rate > 0
     ]

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from firmware_sim.__main__ import DEVICE_BUILDERS, RunContext, SimDevice
 from firmware_sim.scenario import Scenario, ScenarioClock
+from firmware_sim.station import DEVICE_BUILDERS, RunContext, SimDevice, options
 from gateway.demo.broker import BrokerProcess
 from gateway.events import parse_ts
 from gateway.scoring import Score, TrueVisit, score, visits_from_events
@@ -57,18 +57,6 @@ class Received:
             if event.get("type") == "device.status" and event.get("state") == "ok":
                 first_ok.setdefault(str(event.get("device")), parse_ts(str(event["ts"])))
         return max(first_ok.values(), default=None)
-
-
-def sim_args(miss_rate: float) -> argparse.Namespace:
-    """The simulator knobs the device builders read (see ``python -m firmware_sim --help``)."""
-    return argparse.Namespace(
-        miss_rate=miss_rate,
-        burst_miss=0.6,
-        bleed_rate=2.0,
-        garbage_rate=0.0,
-        corrupt_rate=0.0,
-        bytewise=False,
-    )
 
 
 def gateway_config(workdir: Path, broker_url: str, devices: list[SimDevice]) -> str:
@@ -126,12 +114,14 @@ async def _demo(args: argparse.Namespace, workdir: Path, broker_url: str) -> int
     (workdir / "secret").write_text(secret + "\n")
     length = (args.duration or 24 * 3600.0) + 60.0
     scenario = Scenario.generate(
-        seed=args.seed, duration=length, zones=ZONES, customers=8, items=10
+        seed=args.seed, duration=length, zones=ZONES, customers=8, items=10, card_customers=3
     )
     clock = ScenarioClock()
     wall_origin = time.time() - clock()
     ctx = RunContext(scenario, workdir, clock, args.seed)
-    devices = [d for build in DEVICE_BUILDERS for d in build(sim_args(args.miss_rate), ctx)]
+    devices = [
+        d for build in DEVICE_BUILDERS for d in build(options(miss_rate=args.miss_rate), ctx)
+    ]
     config = workdir / "silentgate.toml"
     config.write_text(gateway_config(workdir, broker_url, devices))
     received = Received()

@@ -25,14 +25,17 @@ def test_runs_prints_a_config_and_writes_the_truth(
     assert main([*argv, "--seed", "4", "--customers", "3", "--items", "2"]) == 0
     out = capsys.readouterr().out
     config = tomllib.loads(out[out.index("[[readers]]") :])
-    (reader,) = config["readers"]
+    reader, cards = config["readers"]
     assert reader["driver"] == "thingmagic"
     assert reader["port"] == str(links / "door")
     assert reader["antennas"] == {"1": "in", "2": "out"}
+    assert (cards["driver"], cards["zone"], cards["port"]) == ("em4100", "in", str(links / "cards"))
     scenario = Scenario.from_json(truth.read_text())
     assert scenario.zones == ("in", "out")
     assert scenario.duration == 0.5
-    assert not (links / "door").exists()  # the port was closed on the way out
+    assert sum(len(s.raw_id) == 10 for s in scenario.subjects) == 3  # --card-customers default
+    assert not (links / "door").exists()  # the ports were closed on the way out
+    assert not (links / "cards").exists()
 
 
 def test_neighbours_in_a_row() -> None:
