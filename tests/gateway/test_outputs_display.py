@@ -120,6 +120,21 @@ async def test_lost_and_corrupted_acks_are_retransmitted_without_executing_twice
     assert session.link.decoder.stats.bad_checksum == 1
 
 
+async def test_line_noise_before_the_answer_is_skipped(tmp_path: Path) -> None:
+    async with display(tmp_path) as (port, sim):
+        session = DisplaySession(config(port), lambda *_: None)
+        async with background(session.run()):
+            await until(lambda: session.state == DeviceState.OK)
+            # Noise with false starts: A5 FF (length too big), then A5 03 (a plausible length
+            # that swallows the start of the real ACK until its CRC fails).
+            await port.write(bytes.fromhex("00 A5 FF 13 A5 03 01"))
+            await session.execute(show(1, "trotzdem"))
+    assert sim.visible() == {0: "trotzdem"}
+    stats = session.link.decoder.stats
+    assert stats.bad_length >= 1
+    assert stats.bad_checksum >= 1
+
+
 async def test_busy_is_retried_and_a_refusal_is_reported(tmp_path: Path) -> None:
     async with display(tmp_path) as (port, sim):
         session = DisplaySession(config(port), lambda *_: None)
