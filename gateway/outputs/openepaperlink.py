@@ -31,7 +31,13 @@ from drivers.openepaperlink.responses import HTTP_CONFLICT
 from gateway.commands import AnyCommand, EpaperShow, OutputError, OutputKind
 from gateway.config.outputs import OpenEPaperLinkOutput
 from gateway.devices.base import DeviceState, StateListener
-from gateway.outputs.base import InvalidCommandError, OutputSession, Planned, RetryableError
+from gateway.outputs.base import (
+    ACTION_DEADLINE_S,
+    InvalidCommandError,
+    OutputSession,
+    Planned,
+    RetryableError,
+)
 from gateway.outputs.http import HttpConnection
 
 MAX_PAGES: Final = 100  # 5000 tags at the AP's 50 a page; more is a loop, not a shop
@@ -45,9 +51,13 @@ def _long_mac(mac: str) -> str:
 
 class LabelSession(OutputSession[HttpConnection, HttpRequest]):
     def __init__(
-        self, config: OpenEPaperLinkOutput, on_state: StateListener, **kwargs: float
+        self,
+        config: OpenEPaperLinkOutput,
+        on_state: StateListener,
+        *,
+        deadline_s: float = ACTION_DEADLINE_S,
     ) -> None:
-        super().__init__(config.id, on_state, **kwargs)
+        super().__init__(config.id, on_state, deadline_s=deadline_s)
         self.config = config
         self.names = {_long_mac(mac): name for name, mac in config.tags.items()}
 

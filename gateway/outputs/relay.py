@@ -22,6 +22,7 @@ from gateway.commands import AnyCommand, OutputKind, RelaySwitch
 from gateway.config.outputs import RelayOutput
 from gateway.devices.base import DeviceState, StateListener
 from gateway.outputs.base import (
+    ACTION_DEADLINE_S,
     FollowUp,
     InvalidCommandError,
     OutputSession,
@@ -43,8 +44,10 @@ class Switch:
 
 
 class RelaySession(OutputSession[SerialPort, Switch]):
-    def __init__(self, config: RelayOutput, on_state: StateListener, **kwargs: float) -> None:
-        super().__init__(config.id, on_state, **kwargs)
+    def __init__(
+        self, config: RelayOutput, on_state: StateListener, *, deadline_s: float = ACTION_DEADLINE_S
+    ) -> None:
+        super().__init__(config.id, on_state, deadline_s=deadline_s)
         self.config = config
         self.desired: dict[int, bool] = {}  # channel -> what it was last told
         self._decoder = StatusDecoder()

@@ -44,6 +44,7 @@ from gateway.commands import (
 from gateway.config.outputs import SerialDisplayOutput
 from gateway.devices.base import DeviceState, StateListener
 from gateway.outputs.base import (
+    ACTION_DEADLINE_S,
     FollowUp,
     InvalidCommandError,
     OutputSession,
@@ -57,9 +58,13 @@ MAX_FRAME_DURATION_S: Final = 0xFFFF  # SHOW_TEXT's duration_s is a u16
 
 class DisplaySession(OutputSession[SerialPort, Command]):
     def __init__(
-        self, config: SerialDisplayOutput, on_state: StateListener, **kwargs: float
+        self,
+        config: SerialDisplayOutput,
+        on_state: StateListener,
+        *,
+        deadline_s: float = ACTION_DEADLINE_S,
     ) -> None:
-        super().__init__(config.id, on_state, **kwargs)
+        super().__init__(config.id, on_state, deadline_s=deadline_s)
         self.config = config
         self._next_seq = 0
         self._link = self._new_link()
