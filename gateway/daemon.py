@@ -80,6 +80,7 @@ class Daemon:
         self.stage = PresenceStage([ZoneParams(z.id, z.dwell_s) for z in zones])
         self.status = StatusBoard(self.outbox.backlog)
         self.uplink = Uplink(config, self.outbox, self.status)
+        shelf, fusion = self._shelf_stages()
         self.factory = EventFactory(
             store=config.site.store,
             gateway=config.site.gateway,
@@ -95,28 +96,25 @@ class Daemon:
             outbox=self.outbox,
             clock=self.clock,
             on_stored=self.uplink.wake,
-            shelf=ShelfStage(self._scale_specs()),
-            fusion=FusionStage(self._match_windows(), self.subjects),
+            shelf=shelf,
+            fusion=fusion,
         )
         self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
         self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
 
-    def _scales(self) -> list[tuple[int, ModbusScaleSensor]]:
-        return [(i, d) for i, d in enumerate(self.devices) if isinstance(d, ModbusScaleSensor)]
-
-    def _scale_specs(self) -> list[ScaleSpec]:
+    def _shelf_stages(self) -> tuple[ShelfStage, FusionStage]:
+        """The scales' settling and their zones' fusion; the widest window where several
+        scales share a zone."""
         zone_of = {name: i for i, name in enumerate(self.zone_names)}
-        return [
-            ScaleSpec(i, zone_of[s.zone], SettleParams(s.settle_s, s.stable_g, s.min_delta_g))
-            for i, s in self._scales()
-        ]
-
-    def _match_windows(self) -> dict[int, float]:
-        """Zone index -> fusion window; the widest where several scales share a zone."""
+        specs: list[ScaleSpec] = []
         windows: dict[int, float] = {}
-        for spec, (_, scale) in zip(self._scale_specs(), self._scales(), strict=True):
-            windows[spec.zone] = max(windows.get(spec.zone, 0.0), scale.match_window_s)
-        return windows
+        for index, scale in enumerate(self.devices):
+            if isinstance(scale, ModbusScaleSensor):
+                zone = zone_of[scale.zone]
+                params = SettleParams(scale.settle_s, scale.stable_g, scale.min_delta_g)
+                specs.append(ScaleSpec(index, zone, params))
+                windows[zone] = max(windows.get(zone, 0.0), scale.match_window_s)
+        return ShelfStage(specs), FusionStage(windows, self.subjects)
 
     def _context(self, index: int, device: DeviceConfig) -> DeviceContext:
         zone_of = {name: i for i, name in enumerate(self.zone_names)}
