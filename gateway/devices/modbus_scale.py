@@ -73,7 +73,9 @@ class ModbusScaleSession:
         if self.config.tare_on_start:
             scale.check_write(await self._command(link, scale.tare_request()))
             ctx.log.info("tared")
-        reading = scale.parse_reading(await self._command(link, scale.read_request()), 0.0)
+        response = await self._command(link, scale.read_request())
+        reading = scale.parse_reading(response, self._clock.now())
+        self._sink(reading.grams, reading.t)
         ctx.set_state(DeviceState.OK, f"{scale.regmap.name}, {reading.grams:g} g")
 
     async def _command(self, link: Link[ModbusPDU], request: ModbusPDU) -> ModbusPDU:

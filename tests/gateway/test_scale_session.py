@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from drivers.errors import DeviceError, DriverError, TransportError
-from drivers.modbus_scale import FLINTEC_FT13, LAUMAS
+from drivers.modbus_scale import FLINTEC_FT13, LAUMAS, ReadFunction, Scale, WeightFormat
 from firmware_sim.modbus_scale import Channel, ModbusScaleSim
 from firmware_sim.pty import SimPort
 from firmware_sim.shelf import Shelf
@@ -79,7 +79,7 @@ async def test_polls_the_weight_in_grams_at_the_configured_rate(tmp_path: Path) 
         async with background(sim.run()), background(session.run(context(states))):
             await until(lambda: len(readings) >= 20)
     assert {g for g, _ in readings} == {1000.0}
-    times = [t for _, t in readings]
+    times = [t for _, t in readings[1:]]  # the first is bring-up's, just before the schedule
     rate = (len(times) - 1) / (times[-1] - times[0])
     assert 14.0 < rate < 21.0  # 20 Hz asked for; a loaded machine may skip a tick
     assert states[0] == (DeviceState.OK, "laumas, 1000 g")
@@ -165,3 +165,52 @@ async def test_a_dead_port_path_is_a_transport_error(tmp_path: Path) -> None:
     )
     with pytest.raises(TransportError):
         await ModbusScaleSession(config, lambda g, t: None, SystemClock()).run(context([]))
+
+
+# -- the config a real installation needs ----------------------------------------------------
+
+
+def scale_config(**settings: Any) -> ModbusScaleSensor:
+    base = {"id": "s", "driver": "modbus-scale", "port": "/dev/ttyUSB1", "zone": "shelf-a"}
+    return ModbusScaleSensor.model_validate(base | settings)
+
+
+def test_a_preset_with_overrides_decimals_and_a_kg_display() -> None:
+    regmap = scale_config(
+        register_map="laumas",
+        decimals=2,
+        weight_unit="kg",
+        factor=1.01,
+        registers={"tare_command": 7, "format": "uint32", "function": "input"},
+    ).regmap()
+    assert (regmap.weight_address, regmap.command_address, regmap.tare_command) == (7, 5, 7)
+    assert (regmap.format, regmap.function) == (WeightFormat.UINT32, ReadFunction.INPUT)
+    assert regmap.decimals == 2
+    assert regmap.unit_g == pytest.approx(1010.0)
+    assert scale_config(channel=3).regmap().weight_address == 4  # generic: 2 * (channel - 1)
+
+
+def test_a_configured_decimals_count_wins_over_the_register() -> None:
+    regmap = dataclasses.replace(FLINTEC_FT13, decimals_address=9)
+    assert Scale(regmap).decimals_request() is not None
+    config = scale_config(register_map="flintec", registers={"decimals_address": 9}, decimals=1)
+    assert Scale(config.regmap()).decimals_request() is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"stable_g": 10.0, "min_delta_g": 10.0}, "min_delta_g must be larger than stable_g"),
+        ({"settle_s": 0.1, "poll_hz": 10.0}, "at least two polls"),
+        ({"tare_on_start": True}, "no known tare command"),
+        ({"tare_on_start": True, "register_map": "laumas"}, "tare_on_start needs"),
+        ({"registers": {"weight_address": 65535}}, "less than or equal to 65534"),
+    ],
+)
+def test_what_a_scale_config_refuses(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        scale_config(**settings)
+
+
+def test_flintec_tares_on_start_without_overrides() -> None:
+    assert scale_config(register_map="flintec", tare_on_start=True).regmap().tare_command == 2
