@@ -80,6 +80,7 @@ class Uplink:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._acked: list[int] = []
+        self._backoff = Backoff(initial=0.5, cap=30.0)
         self.connected = asyncio.Event()
         self.published = 0
 
@@ -88,13 +89,13 @@ class Uplink:
 
     async def run(self) -> None:
         """Connect, publish, reconnect; returns only after ``stop()``."""
-        backoff = Backoff(initial=0.5, cap=30.0)
         while not self._stop.is_set():
             try:
                 await self._session()
-                backoff.reset()
-            except aiomqtt.MqttError as exc:
-                self._on_connection_error(exc)
+            except* aiomqtt.MqttError as group:
+                # A lost connection surfaces inside the session's task group, so it comes
+                # wrapped in an ExceptionGroup (one MqttError per publish that was in flight).
+                self._on_connection_error(_first_mqtt_error(group))
             finally:
                 self.connected.clear()
                 self._flush_acks()
@@ -102,7 +103,7 @@ class Uplink:
                     for task in self._command_tasks:
                         task.cancel()
             if not self._stop.is_set():
-                delay = backoff.next()
+                delay = self._backoff.next()
                 log.warning("broker %s unreachable; retrying in %.1f s", self._where(), delay)
                 try:
                     async with asyncio.timeout(delay):
@@ -145,6 +146,9 @@ class Uplink:
     async def _session(self) -> None:
         async with self._client() as client:
             self.connected.set()
+            self._backoff.reset()
+            # aiomqtt warns on every publish beyond 10 awaiting their PUBACK; the window is ours.
+            client.pending_calls_threshold = 4 * self._config.mqtt.inflight + RESULTS_MAX
             log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
             await self._publish_status(client, "online")
             try:
@@ -355,3 +359,8 @@ class Uplink:
 
     def _protocol_name(self) -> str:
         return "5" if self._protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1"
+
+
+def _first_mqtt_error(group: BaseExceptionGroup[aiomqtt.MqttError]) -> aiomqtt.MqttError:
+    first = group.exceptions[0]
+    return first if isinstance(first, aiomqtt.MqttError) else _first_mqtt_error(first)
