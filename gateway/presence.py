@@ -35,7 +35,7 @@ class ZoneParams:
 class EngineParams:
     """Tuning of dedup, the adaptive window and zone resolution (docs/presence.md)."""
 
-    delta: float = 1e-7  # accepted chance that a silence of one window is only misses
+    delta: float = 1e-6  # accepted chance that a silence of one window is only misses
     dedup_s: float = 0.02  # reads of one pair closer than this are one read
     enter_reads: int = 2  # a run needs this many counted reads before it can enter
     hysteresis: float = 0.5  # another zone must score (1 + h) times the current one

@@ -26,7 +26,8 @@ DWELL_AT: Final = 4  # when presence.dwell is due; +inf once emitted
 LEFT_AT: Final = 5  # last read of the subject's previous visit; -inf: none
 LEFT_ZONE: Final = 6  # zone of that visit (as a float; -1: none)
 LEFT_GAP: Final = 7  # that visit's mean gap between reads
-SUBJECT_FIELDS: Final = 8
+HEARD: Final = 8  # last read of the subject anywhere while in its zone; the window runs from here
+SUBJECT_FIELDS: Final = 9
 
 # pool entries: exponentially forgetting sums over in-visit silences, in units of the mean gap
 G_GAPS: Final = 0  # silences seen

@@ -31,6 +31,7 @@ from gateway.kernels.layout import (
     G_EXCEED,
     G_EXCESS,
     G_GAPS,
+    HEARD,
     K_DEDUP_S,
     K_ENTER_READS,
     K_HYSTERESIS,
@@ -107,8 +108,8 @@ def visit_window(subj: F64, s: int, params: F64, factor: float, theta: float) ->
 
 
 @kernel
-def is_due(dwell_at: float, last: float, window: float, now: float) -> bool:
-    return dwell_at <= now or last + window <= now
+def is_due(dwell_at: float, heard: float, window: float, now: float) -> bool:
+    return dwell_at <= now or heard + window <= now
 
 
 @kernel
@@ -133,7 +134,7 @@ def advance(
     z = cur[s]
     if z == NOWHERE:
         return n
-    exit_at = subj[s, LAST] + subj[s, WINDOW]
+    exit_at = subj[s, HEARD] + subj[s, WINDOW]
     dwell_at = subj[s, DWELL_AT]
     # A dwell due at the very moment the window closes never happened: the exit wins the tie.
     if dwell_at <= now and dwell_at < exit_at:
@@ -152,6 +153,7 @@ def enter(
     cur[s] = z
     subj[s, SINCE] = since
     subj[s, LAST] = t
+    subj[s, HEARD] = t
     subj[s, NREADS] = pair[s, z, P_NRUN]
     subj[s, WINDOW] = visit_window(subj, s, params, factor, theta)
     subj[s, DWELL_AT] = since + dwell_s[z]
@@ -194,6 +196,8 @@ def resolve(
     """A counted read in a zone the subject is not in: enter it, move to it, or wait."""
     c = cur[s]
     if pair[s, z, P_NRUN] < params[K_ENTER_READS]:
+        if c != NOWHERE:
+            heard(s, t, subj)
         return n
     tau = params[K_TAU_S]
     score = pair[s, z, P_SCORE]
@@ -210,7 +214,16 @@ def resolve(
         n = leave(s, subj, cur, pair, params, out_f, out_i, n)
         n = enter(s, z, t, since, subj, cur, pair, pair_i, dwell_s, params, factor, theta,
                   out_f, out_i, n)  # fmt: skip
+    else:
+        heard(s, t, subj)
     return n
+
+
+@kernel
+def heard(s: int, t: float, subj: F64) -> None:
+    # A neighbour's antenna hearing the tag faintly (bleed) while its own zone's antennas miss
+    # it means it is still near, not gone: the exit window restarts, the visit's end does not.
+    subj[s, HEARD] = t
 
 
 @kernel
@@ -218,7 +231,7 @@ def next_deadline(subj: F64, cur: I32) -> float:
     best = math.inf
     for s in range(cur.shape[0]):
         if cur[s] != NOWHERE:
-            best = min(best, subj[s, LAST] + subj[s, WINDOW], subj[s, DWELL_AT])
+            best = min(best, subj[s, HEARD] + subj[s, WINDOW], subj[s, DWELL_AT])
     return best
 
 
@@ -238,7 +251,7 @@ def feed(  # the common path is written out for speed; see the module docstring
     n = 0
     for i in range(t.shape[0]):
         s, z, ti, ri = subject[i], zone[i], t[i], float(rssi[i])
-        if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, LAST], subj[s, WINDOW], ti):
+        if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, HEARD], subj[s, WINDOW], ti):
             n = advance(s, ti, subj, cur, pair, params, out_f, out_i, n)
         gap = ti - pair[s, z, P_LAST]
         if gap < dedup:  # one read reported twice (two antennas, one inventory round)
@@ -264,13 +277,13 @@ def feed(  # the common path is written out for speed; see the module docstring
             pool[G_GAPS], pool[G_EXCEED], pool[G_EXCESS] = add_silence(
                 pool[G_GAPS], pool[G_EXCEED], pool[G_EXCESS], silence, tail_u, keep
             )
-            subj[s, LAST], subj[s, NREADS] = ti, reads + 1.0
+            subj[s, LAST], subj[s, HEARD], subj[s, NREADS] = ti, ti, reads + 1.0
             mu = mean_gap(reads + 1.0, ti - since, prior_reads, prior_rate)
             subj[s, WINDOW] = clamp_window(mu, reads + 1.0, factor, theta, long_reads, lo, hi)
         else:
             n = resolve(s, z, ti, subj, cur, pair, pair_i, pool, dwell_s, params, factor, theta,
                         out_f, out_i, n)  # fmt: skip
     for s in range(cur.shape[0]):
-        if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, LAST], subj[s, WINDOW], now):
+        if cur[s] != NOWHERE and is_due(subj[s, DWELL_AT], subj[s, HEARD], subj[s, WINDOW], now):
             n = advance(s, now, subj, cur, pair, params, out_f, out_i, n)
     return n, next_deadline(subj, cur)

@@ -84,6 +84,7 @@ class Visit:
     last: float
     reads: float
     dwell_at: float
+    heard: float = 0.0  # last read anywhere while in the zone (bleed included)
     window: float = 0.0
 
 
@@ -123,7 +124,7 @@ class PresenceTwin:
         for s in sorted(self.visits):
             self._advance(s, now)
         deadline = min(
-            (min(v.last + v.window, v.dwell_at) for v in self.visits.values()), default=math.inf
+            (min(v.heard + v.window, v.dwell_at) for v in self.visits.values()), default=math.inf
         )
         return self.out, deadline
 
@@ -159,7 +160,7 @@ class PresenceTwin:
         v = self.visits.get(s)
         if v is None:
             return
-        exit_at = v.last + v.window
+        exit_at = v.heard + v.window
         if v.dwell_at <= now and v.dwell_at < exit_at:
             self.out.append((DWELL, s, v.zone, v.dwell_at, v.since, math.nan, -1, -1))
             v.dwell_at = math.inf
@@ -192,10 +193,12 @@ class PresenceTwin:
         v, run, p = self.visits.get(s), self._run(s, z), self.params
         if v is not None and v.zone == z:
             self._note_silence((t - v.last) / self._mean_gap(v))
-            v.last, v.reads = t, v.reads + 1.0
+            v.last, v.heard, v.reads = t, t, v.reads + 1.0
             v.window = self._window(v)
             return
         if run.reads < p.enter_reads:
+            if v is not None:
+                v.heard = t
             return
         if v is None:
             others = [
@@ -211,10 +214,12 @@ class PresenceTwin:
             since = max(run.start, v.last)
             self._leave(s)
             self._enter(s, z, t, since)
+        else:
+            v.heard = t  # bleed: still near its zone
 
     def _enter(self, s: int, z: int, t: float, since: float) -> None:
         run = self.runs[(s, z)]
-        v = Visit(z, since, t, run.reads, since + self.dwell_s[z])
+        v = Visit(z, since, t, run.reads, since + self.dwell_s[z], heard=t)
         v.window = self._window(v)
         self.visits[s] = v
         self.out.append((ENTER, s, z, since, since, run.rssi, run.device, run.antenna))
