@@ -81,6 +81,7 @@ class Uplink:
         self._stop = asyncio.Event()
         self._acked: list[int] = []
         self._backoff = Backoff(initial=0.5, cap=30.0)
+        self._proven = False  # connected once with self._protocol: keep it on flaky links
         self.connected = asyncio.Event()
         self.published = 0
 
@@ -135,7 +136,7 @@ class Uplink:
         elif code in _BAD_PROTOCOL_CODES and v5:
             log.info("broker %s refused MQTT v5; falling back to 3.1.1", self._where())
             self._protocol = aiomqtt.ProtocolVersion.V311
-        elif rc is None and "timed out" in str(exc):
+        elif rc is None and "timed out" in str(exc) and not self._proven:
             # Some small brokers accept the TCP connection but never answer a v5 CONNECT
             # (amqtt does this when a will is set); try the other version next time.
             self._protocol = aiomqtt.ProtocolVersion.V311 if v5 else aiomqtt.ProtocolVersion.V5
@@ -147,6 +148,7 @@ class Uplink:
         async with self._client() as client:
             self.connected.set()
             self._backoff.reset()
+            self._proven = True
             # aiomqtt warns on every publish beyond 10 awaiting their PUBACK; the window is ours.
             client.pending_calls_threshold = 4 * self._config.mqtt.inflight + RESULTS_MAX
             log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
@@ -156,9 +158,11 @@ class Uplink:
                     tg.create_task(self._pump(client))
                     tg.create_task(self._status_loop(client))
                     tg.create_task(self._stop_on_request())
+                    # Always running: aiomqtt's publish does not notice a dropped connection
+                    # (it waits for its timeout); the message iterator does, and raises.
+                    tg.create_task(self._command_loop(client))
                     if self._commands is not None:
                         await client.subscribe(f"{self.base}/cmd/+", qos=1)
-                        tg.create_task(self._command_loop(client))
                         tg.create_task(self._result_loop(client))
             except* _Stop:
                 self._flush_acks()
@@ -216,6 +220,8 @@ class Uplink:
     async def _command_loop(self, client: aiomqtt.Client) -> None:
         prefix = f"{self.base}/cmd/"
         async for message in client.messages:
+            if self._commands is None:
+                continue
             output_id = message.topic.value.removeprefix(prefix)
             if output_id == message.topic.value or "/" in output_id:
                 continue

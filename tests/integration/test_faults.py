@@ -31,14 +31,21 @@ import pytest
 
 from drivers.em4100 import Em4100Frame
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
+from gateway.demo.broker import (
+    BrokerProcess,
+    environment_broker_kind,
+    find_mosquitto,
+    free_port,
+)
 from gateway.tail import decode_message
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(60)]
 
 BASE: Final = "silentcommerce/v1/store-042/gw-f"
-TICK_S: Final = 0.05
-READS_PER_CARD: Final = 4  # the presence stage enters after two reads; two more for margin
+TICK_S: Final = 0.1  # a real RDM6300 repeats a card in the field every 100-200 ms
+# The presence stage enters after two reads; five (half a second in the field) leave room for
+# a daemon that the OS does not schedule for a few hundred ms on a loaded two-core machine.
+READS_PER_CARD: Final = 5
 # Reads of one card closer than the stage's dedup time (20 ms) count once; when this process is
 # busy (the collector takes a drain burst) ticks must still not be written back to back.
 MIN_GAP_S: Final = 0.03
@@ -73,7 +80,7 @@ class Feeder:
     ``READS_PER_CARD`` consecutive ticks, then never again."""
 
     port: SimPort
-    cards_per_tick: int = 10
+    cards_per_tick: int = 20
     cards: int = 0
     frames: int = 0
     paused: bool = True  # until the daemon has the port open: pyserial flushes input at open
@@ -277,11 +284,13 @@ def outbox_state_or_zero(path: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def rig(tmp: Path, broker_port: int) -> AsyncIterator[Rig]:
+async def rig(tmp: Path, broker_port: int, daemon_port: int | None = None) -> AsyncIterator[Rig]:
+    """Pty, feeder, collector (on ``broker_port``) and a daemon (on ``daemon_port``, default
+    the same broker) not started yet."""
     port = SimPort(tmp, "door", seed=1)
     port.open()
     config = tmp / "gw.toml"
-    config.write_text(config_text(tmp, port.path, broker_port))
+    config.write_text(config_text(tmp, port.path, daemon_port or broker_port))
     feeder = Feeder(port)
     collector = Collector(broker_port)
     daemon = Daemon(tmp, config)
@@ -358,3 +367,89 @@ async def test_repeated_sigkill_under_load_loses_no_accepted_event_and_never_reu
     assert (figures.lost, figures.reused, figures.out_of_order) == (0, 0, 0)
     ids = [event_id for _, event_id in r.collector.events]
     assert len(set(ids)) == last_seq  # no id under two seqs either
+
+
+class FlakyProxy:
+    """A TCP proxy to the broker that is slow (``delay_s`` per chunk each way), hangs now and
+    then (connections stay open, nothing moves: the worst case, no error to react to) and then
+    cuts every connection."""
+
+    def __init__(self, target_port: int, delay_s: float = 0.1) -> None:
+        self.target_port = target_port
+        self.delay_s = delay_s
+        self.hang = False
+        self.port = free_port()
+        self.cuts = 0
+        self.connections = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> FlakyProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self.cut()
+
+    async def flap(self, up_s: float = 1.5, hang_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(up_s)
+            self.hang = True
+            await asyncio.sleep(hang_s)
+            self.hang = False
+            self.cut()
+
+    def cut(self) -> None:
+        self.cuts += 1
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+        for w in (writer, up_writer):
+            w.transport.abort()
+            self._writers.discard(w)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1 << 16):
+            await asyncio.sleep(self.delay_s)
+            while self.hang:
+                await asyncio.sleep(0.05)
+            writer.write(data)
+            await writer.drain()
+
+
+@needs_mosquitto
+async def test_a_slow_flapping_broker_link_does_not_hold_up_the_serial_port(
+    mosquitto: PersistentMosquitto, tmp_path: Path
+) -> None:
+    async with (
+        FlakyProxy(mosquitto.port) as proxy,
+        rig(tmp_path, mosquitto.port, proxy.port) as r,
+    ):
+        await r.started()
+        flapper = asyncio.create_task(proxy.flap())
+        await asyncio.sleep(8.0)
+        flapper.cancel()
+        proxy.hang, proxy.delay_s = False, 0.0
+        r.feeder.paused = True
+        await asyncio.sleep(2.5)  # the last exits are decided
+        last_seq = await settle(r.daemon, r.collector, r.outbox, 25)
+    figures = Figures.of(r.collector.events, last_seq)
+    figures.show("flapping", cards=r.feeder.cards, cuts=proxy.cuts, connects=proxy.connections)
+    assert proxy.connections >= 3
+    missing = [n for n in range(r.feeder.cards) if f"42{n:08X}" not in r.collector.entered]
+    assert missing == []  # every card the feeder wrote was read and became an enter
+    assert (figures.lost, figures.reused, figures.out_of_order) == (0, 0, 0)
