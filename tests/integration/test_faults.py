@@ -37,7 +37,13 @@ from gateway.demo.broker import (
     find_mosquitto,
     free_port,
 )
-from gateway.tail import decode_message
+from gateway.events import AnyEvent
+from gateway.outbox import Outbox
+from gateway.status import StatusBoard
+from gateway.tail import decode_message, subscribe
+from gateway.uplink import Uplink
+from tests.gateway.test_outbox_limits import enter, weight
+from tests.integration.test_uplink import make_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -453,3 +459,61 @@ async def test_a_slow_flapping_broker_link_does_not_hold_up_the_serial_port(
     missing = [n for n in range(r.feeder.cards) if f"42{n:08X}" not in r.collector.entered]
     assert missing == []  # every card the feeder wrote was read and became an enter
     assert (figures.lost, figures.reused, figures.out_of_order) == (0, 0, 0)
+
+
+async def test_a_full_outbox_drops_only_droppable_events_says_so_and_loses_nothing_else(
+    broker: BrokerProcess, tmp_path: Path
+) -> None:
+    """The link is down (no uplink yet) while events pour in until the outbox is full; then the
+    uplink starts. In-process: the daemon's wiring of ``storage.max_bytes`` is not needed here."""
+    config = make_config(broker.url, tmp_path)
+    outbox = Outbox.open(config.storage.path, max_bytes=256 << 10)
+    status = StatusBoard(outbox.backlog)
+    entered: set[str] = set()
+    weights = 0
+    while outbox.backlog().held < 300:
+        batch: list[AnyEvent] = [enter(i) for i in range(20)]
+        entered |= {e.id for e in batch}
+        batch += [weight(i) for i in range(20)]
+        weights += 20
+        outbox.append(batch)  # never raises for lack of space
+    full = json.loads(status.payload())
+    seen: list[tuple[str, dict[str, Any]]] = []
+    ready = asyncio.Event()
+    listener = asyncio.create_task(
+        subscribe(
+            broker.url,
+            "silentcommerce/v1/store-042/gw-1/#",
+            lambda k, o: seen.append((k, o)),
+            ready,
+        )
+    )
+    await ready.wait()
+    uplink = Uplink(config, outbox, status)
+    task = asyncio.create_task(uplink.run())
+    await until(lambda: outbox.backlog().count + outbox.backlog().held == 0, 30, "delivery")
+    uplink.stop()
+    await task
+    listener.cancel()
+    events = [o for k, o in seen if k == "event"]
+    dropped = outbox.backlog().dropped.get("shelf.weight", 0)
+    delivered_weights = sum(e["type"] == "shelf.weight" for e in events)
+    figures = {
+        "enters": len(entered),
+        "weights": weights,
+        "weights_dropped": dropped,
+        "weights_delivered": delivered_weights,
+        "held_at_peak": full["outbox"]["held"],
+        "lost": outbox.backlog().lost,
+    }
+    print(f"\nFIGURES outbox_full {json.dumps(figures)}")
+    assert full["outbox"]["full"] is True
+    assert any("outbox full" in a for a in full["alerts"])
+    assert {e["id"] for e in events if e["type"] == "presence.enter"} == entered
+    assert dropped > 0
+    assert delivered_weights + dropped == weights
+    assert sorted({e["seq"] for e in events}) == list(range(1, outbox.last_seq + 1))
+    assert outbox.backlog().lost == 0
+    online = [o for k, o in seen if k == "status" and o["state"] == "online"]
+    assert online[0]["outbox"]["full"] is True  # what the first status after connect said
+    assert json.loads(status.payload())["outbox"]["full"] is False
