@@ -1,16 +1,19 @@
 """The uplink against a real broker: order, PUBACK-driven deletion, status and last will,
-and the fallback to MQTT 3.1.1 on a broker that refuses v5."""
+the fallback to MQTT 3.1.1 on a broker that refuses v5, and consumers in an MQTT v5 shared
+subscription splitting the stream."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from gateway.config import Config, parse_config
-from gateway.demo.broker import BrokerProcess
+from gateway.demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from gateway.events import DeviceStatus
 from gateway.ids import new_event_id
 from gateway.outbox import Outbox
@@ -105,3 +108,54 @@ async def test_falls_back_to_mqtt_311_on_a_broker_without_v5(tmp_path: Path) -> 
         await run_until(lambda: outbox.backlog().count == 0, timeout=30)
         uplink.stop()
         await task
+
+
+needs_mosquitto = pytest.mark.skipif(
+    find_mosquitto() is None and environment_broker_kind() != "mosquitto",
+    reason="shared subscriptions and user properties need MQTT v5 (mosquitto)",
+)
+SHARED_FILTER = "$share/crm/silentcommerce/v1/+/+/event/#"
+
+
+async def shared_consumer(port: int, into: list[int], ready: asyncio.Event) -> None:
+    async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+        await client.subscribe(SHARED_FILTER, qos=1)
+        ready.set()
+        async for message in client.messages:
+            event = json.loads(message.payload)
+            props = message.properties
+            assert props is not None
+            assert dict(props.UserProperty)["seq"] == str(event["seq"])
+            into.append(event["seq"])
+
+
+@needs_mosquitto
+async def test_a_shared_subscription_splits_the_stream_and_seq_shows_it_is_complete(
+    tmp_path: Path,
+) -> None:
+    with BrokerProcess("mosquitto") as mosquitto:
+        config = make_config(mosquitto.url, tmp_path)
+        outbox = Outbox.open(config.storage.path)
+        outbox.append(events(600))
+        consumers: list[list[int]] = [[], [], []]
+        readies = [asyncio.Event() for _ in consumers]
+        tasks = [
+            asyncio.create_task(shared_consumer(mosquitto.port, got, ready))
+            for got, ready in zip(consumers, readies, strict=True)
+        ]
+        for ready in readies:
+            await ready.wait()
+        uplink = Uplink(config, outbox, StatusBoard(outbox.backlog))
+        up = asyncio.create_task(uplink.run())
+        await run_until(lambda: sum(map(len, consumers)) >= 600)
+        uplink.stop()
+        await up
+        await asyncio.sleep(0.2)
+        for task in tasks:
+            task.cancel()
+    # Each consumer got a share, in seq order; together they hold every seq exactly once, so
+    # a central server that merges them (or a shared store) can check 1..N for gaps.
+    assert all(len(got) > 50 for got in consumers)
+    assert all(got == sorted(got) for got in consumers)
+    merged = sorted(s for got in consumers for s in got)
+    assert merged == list(range(1, 601))
