@@ -53,7 +53,7 @@ class EngineParams:
     prior_excess: float = 1.0  # prior mean overshoot of those
     pool_forget: float = 1e-5  # per silence: the pool remembers ~100k silences
     rejoin_s: float = 2.5  # a return to the zone just left within this was a miss burst
-    long_reads: float = 250.0  # past this many reads a visit's window grows with ln(reads)
+    long_reads: float = 1000.0  # past this many reads a visit's window grows with ln(reads)
 
     def __post_init__(self) -> None:
         # The kernel divides by these without checking (numpy error model).
