@@ -7,9 +7,10 @@ unacknowledged at once; MQTT keeps QoS 1 messages of one connection in order, so
 acknowledged is sent again, so delivery is at least once and a consumer drops repeats by ``id``.
 
 The gateway speaks MQTT v5 and falls back to 3.1.1 when the broker refuses the protocol
-version (an older mosquitto, or a small embedded broker). On v5 each event message carries the
-user properties ``seq`` (``first-last`` for a batch) and ``type``, so a consumer can route and
-check order without parsing; events never expire, command results do (``RESULT_EXPIRY_S``).
+version (an older mosquitto, or a small embedded broker). On v5 every message has the content
+type ``application/json``; a batch also carries the user properties ``seq`` (``first-last``) and
+``count``, so a consumer sees what a batch holds, and gaps, before parsing it. Events never
+expire; command results do (``RESULT_EXPIRY_S``).
 
 With a ``CommandRouter``, the uplink also subscribes to ``P/cmd/+``. Commands run in tasks of
 their own, outside the connection, so a dropped connection never cancels an actuation halfway;
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
 PUBLISH_TIMEOUT_S: Final = 30.0
+PAGE_ROWS_MAX: Final = 10_000
 RESULT_EXPIRY_S: Final = 3600  # a command result nobody picked up within an hour is stale
 RESULTS_MAX: Final = 1000  # unsent command results kept; the oldest go first
 _BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
@@ -81,7 +83,9 @@ class Uplink:
         self._stop = asyncio.Event()
         self._acked: list[int] = []
         self._backoff = Backoff(initial=0.5, cap=30.0)
+        self._single_props: tuple[aiomqtt.ProtocolVersion, Properties | None] | None = None
         self._proven = False  # connected once with self._protocol: keep it on flaky links
+        self._idle = False  # the pump has published everything and waits for new rows
         self.connected = asyncio.Event()
         self.published = 0
 
@@ -180,15 +184,22 @@ class Uplink:
             while True:
                 if len(self._acked) >= ACK_FLUSH_ROWS:
                     self._flush_acks()
-                rows = self._outbox.pending(after=after, limit=self._config.mqtt.inflight * 4)
+                rows = self._outbox.pending(after=after, limit=self._page_rows())
                 if not rows:
                     self._flush_acks()
+                    self._idle = True
                     await self._wait_wake()
+                    self._idle = False
                     continue
                 for group in self._groups(rows):
                     await window.acquire()
                     tg.create_task(self._publish_rows(client, group, window))
                     after = group[-1].seq
+
+    def _page_rows(self) -> int:
+        """Rows read per query: enough to fill the window with whole batches."""
+        mqtt = self._config.mqtt
+        return min(PAGE_ROWS_MAX, max(4, mqtt.batch) * mqtt.inflight)
 
     def _groups(self, rows: Sequence[Row]) -> list[Sequence[Row]]:
         size = self._config.mqtt.batch
@@ -214,6 +225,8 @@ class Uplink:
             )
             self._acked.extend(r.seq for r in rows)
             self.published += len(rows)
+            if self._idle:
+                self._flush_acks()  # the pump is waiting for new rows: it will not flush these
         finally:
             window.release()
 
@@ -313,11 +326,18 @@ class Uplink:
         return props
 
     def _event_properties(self, rows: Sequence[Row]) -> Properties | None:
+        if self._config.mqtt.batch <= 1:
+            # Building paho Properties costs more than the rest of a publish: one object is
+            # shared by every single-event message (their type is in the topic already).
+            if self._single_props is None or self._single_props[0] != self._protocol:
+                self._single_props = (self._protocol, self._json_properties())
+            return self._single_props[1]
         props = self._json_properties()
         if props is not None:
-            seq = str(rows[0].seq) if len(rows) == 1 else f"{rows[0].seq}-{rows[-1].seq}"
-            kind = rows[0].type if len(rows) == 1 else "batch"
-            props.UserProperty = [("seq", seq), ("type", kind)]
+            props.UserProperty = [
+                ("seq", f"{rows[0].seq}-{rows[-1].seq}"),
+                ("count", str(len(rows))),
+            ]
         return props
 
     def _client(self) -> aiomqtt.Client:
