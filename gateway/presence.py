@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +23,7 @@ from gateway.kernels.presence import feed as feed_kernel
 from gateway.reads import ReadBatch
 from gateway.transitions import Transition, TransitionKind
 
-INITIAL_SUBJECTS = 64
+INITIAL_SUBJECTS: Final = 64  # rows double from here as subject ids grow
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,13 +165,16 @@ def enter(
 
 
 @kernel
+def takes_over(best: float, rssi: float, fresh: bool) -> bool:
+    # A fresh run takes its first read whatever it says; a reported RSSI beats none.
+    return fresh or rssi > best or (math.isnan(best) and not math.isnan(rssi))
+
+
+@kernel
 def note_strongest(
     pair: F64, pair_i: I32, s: int, z: int, rssi: float, device: int, antenna: int
 ) -> None:
-    best = pair[s, z, P_RSSI]
-    # A fresh run takes its first read whatever it says; a reported RSSI beats none.
-    stronger = rssi > best or (math.isnan(best) and not math.isnan(rssi))
-    if pair_i[s, z, P_DEVICE] < 0 or stronger:
+    if takes_over(pair[s, z, P_RSSI], rssi, pair_i[s, z, P_DEVICE] < 0):
         pair[s, z, P_RSSI] = rssi
         pair_i[s, z, P_DEVICE] = device
         pair_i[s, z, P_ANTENNA] = antenna
@@ -266,8 +269,7 @@ def feed(  # the common path is written out for speed; see the module docstring
         pair[s, z, P_SCORE] = decayed(pair[s, z, P_SCORE], gap, tau) + read_weight(ri, ref, scale)
         pair[s, z, P_LAST] = ti
         pair[s, z, P_NRUN] += 1.0
-        best = pair[s, z, P_RSSI]
-        if pair_i[s, z, P_DEVICE] < 0 or ri > best or (math.isnan(best) and not math.isnan(ri)):
+        if takes_over(pair[s, z, P_RSSI], ri, pair_i[s, z, P_DEVICE] < 0):
             pair[s, z, P_RSSI], pair_i[s, z, P_DEVICE], pair_i[s, z, P_ANTENNA] = (
                 ri, device[i], antenna[i]
             )  # fmt: skip
