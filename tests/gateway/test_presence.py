@@ -171,3 +171,10 @@ def test_bleed_keeps_a_visit_alive_through_a_long_miss_burst(stage: PresenceStag
     assert kinds(out) == [(ENTER, 0, 0), (DWELL, 0, 0)]
     (exit_,) = again.feed(ReadBatch.empty(), 8.0 + again.params.max_window_s)
     assert exit_.t == pytest.approx(7.9)  # the visit ends at its zone's last read
+
+
+def test_growing_the_state_keeps_who_is_where(stage: PresenceStage) -> None:
+    stage.feed(reads(*steady(0, 1, 0.0, 1.0)), 1.0)
+    both = sorted(steady(0, 1, 1.0, 2.0) + steady(70_000, 0, 1.0, 2.0))
+    assert kinds(stage.feed(reads(*both), 2.0)) == [(ENTER, 70_000, 0)]  # 0 stays in its visit
+    assert stage.present() == {0: 1, 70_000: 0}
