@@ -57,6 +57,17 @@ def to_batch(reads: SimReads) -> ReadBatch:
     )
 
 
+def part_of(batch: ReadBatch, lo: int, hi: int) -> ReadBatch:
+    return ReadBatch(
+        t=batch.t[lo:hi],
+        subject=batch.subject[lo:hi],
+        zone=batch.zone[lo:hi],
+        rssi=batch.rssi[lo:hi],
+        device=batch.device[lo:hi],
+        antenna=batch.antenna[lo:hi],
+    )
+
+
 def replay(
     stage: PresenceStage, batch: ReadBatch, duration: float, tick: float
 ) -> list[tuple[Transition, float]]:
@@ -64,10 +75,8 @@ def replay(
     ends = np.arange(tick, duration + tick / 2, tick)
     cuts = np.searchsorted(batch.t, ends, side="left")
     lo = 0
-    columns = (batch.t, batch.subject, batch.zone, batch.rssi, batch.device, batch.antenna)
     for now, hi in zip(ends.tolist(), cuts.tolist(), strict=True):
-        part = ReadBatch(*(col[lo:hi] for col in columns))
-        seen += [(tr, now) for tr in stage.feed(part, now)]
+        seen += [(tr, now) for tr in stage.feed(part_of(batch, lo, hi), now)]
         lo = hi
     return seen
 

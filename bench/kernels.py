@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.accuracy import part_of
 from firmware_sim.scenario import Scenario
 from firmware_sim.traffic import Antenna, TrafficModel, generate_reads
 from gateway.kernels.twin import PresenceTwin, Read, TwinParams
@@ -57,11 +58,10 @@ def stream(duration: float, items: int, seed: int = 1) -> ReadBatch:
 
 def batches(batch: ReadBatch, size: int, limit: int | None = None) -> list[tuple[ReadBatch, float]]:
     n = len(batch) if limit is None else min(limit, len(batch))
-    cols = (batch.t, batch.subject, batch.zone, batch.rssi, batch.device, batch.antenna)
     out = []
     for lo in range(0, n, size):
         hi = min(lo + size, n)
-        out.append((ReadBatch(*(c[lo:hi] for c in cols)), float(batch.t[hi - 1])))
+        out.append((part_of(batch, lo, hi), float(batch.t[hi - 1])))
     return out
 
 
