@@ -1,0 +1,109 @@
+"""The pipeline with a manual clock: reads in, durable events out, no sleeping."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from gateway.clock import ManualClock
+from gateway.devices.base import DeviceContext, DeviceState
+from gateway.eventfactory import EventFactory
+from gateway.outbox import Outbox
+from gateway.pipeline import Pipeline
+from gateway.presence import PresenceStage, ZoneParams
+from gateway.privacy import Pseudonymizer
+from gateway.reads import Subjects
+
+CARD = "C0FFEE0000000000000000AA"
+ITEM = "3034257BF46DB680000003EF"  # SGTIN-96: GTIN 10614141123466, serial 1007
+
+
+def build(tmp_path: Path) -> tuple[Pipeline, DeviceContext, ManualClock, Outbox]:
+    clock = ManualClock()
+    subjects = Subjects()
+    outbox = Outbox.open(tmp_path / "o.db")
+    factory = EventFactory(
+        store="store-042",
+        gateway="gw-1",
+        zones=["entrance", "shelf-a"],
+        devices=["door"],
+        subjects=subjects,
+        pseudonymizer=Pseudonymizer("raw", None),
+        clock=clock,
+    )
+    stage = PresenceStage([ZoneParams("entrance", 2.0), ZoneParams("shelf-a", 5.0)])
+    pipeline = Pipeline(stage=stage, factory=factory, outbox=outbox, clock=clock, on_stored=list)
+    ctx = DeviceContext(
+        name="door",
+        index=0,
+        zones={1: 0, 2: 1},
+        customer_prefixes=("C0FFEE",),
+        subjects=subjects,
+        collector=pipeline.collector,
+        clock=clock,
+        wake=pipeline.wake,
+        on_state=lambda *_: None,
+    )
+    return pipeline, ctx, clock, outbox
+
+
+def stored(outbox: Outbox) -> list[dict[str, object]]:
+    return [json.loads(r.body) for r in outbox.pending()]
+
+
+def read_for(
+    ctx: DeviceContext, clock: ManualClock, raw: str, antenna: int, seconds: float
+) -> None:
+    """A tag read every 50 ms on one antenna for ``seconds``."""
+    for _ in range(int(seconds / 0.05 + 1e-9)):
+        ctx.emit_read(raw, antenna, -50.0)
+        clock.advance(0.05)
+
+
+def test_a_visit_becomes_enter_dwell_exit_in_order(tmp_path: Path) -> None:
+    pipeline, ctx, clock, outbox = build(tmp_path)
+    for _ in range(30):  # 3 s at the entrance, processed every 100 ms as the daemon would
+        read_for(ctx, clock, CARD, 1, 0.1)
+        pipeline.step(clock.now())
+    for _ in range(50):  # then silence: the exit comes from time passing alone
+        clock.advance(0.1)
+        pipeline.step(clock.now())
+    events = stored(outbox)
+    assert [e["type"] for e in events] == ["presence.enter", "presence.dwell", "presence.exit"]
+    assert [e["seq"] for e in events] == [1, 2, 3]
+    enter, dwell, exit_ = events
+    assert enter["subject"] == {"kind": "customer", "id": CARD}
+    assert enter["source"] == {"device": "door", "antenna": 1}
+    assert enter["zone"] == "entrance"
+    assert dwell["dwell_s"] == 2.0
+    assert math.isclose(float(exit_["dwell_s"]), 3.0, abs_tol=0.15)  # type: ignore[arg-type]
+    assert exit_["since"] == enter["ts"]
+
+
+def test_items_carry_gtin_and_serial(tmp_path: Path) -> None:
+    pipeline, ctx, clock, outbox = build(tmp_path)
+    read_for(ctx, clock, ITEM, 2, 0.5)
+    pipeline.step(clock.now())
+    (enter,) = stored(outbox)
+    assert enter["subject"] == {
+        "kind": "item", "id": ITEM, "gtin": "10614141123466", "serial": "1007"
+    }  # fmt: skip
+
+
+def test_reads_on_an_unmapped_antenna_are_counted_not_used(tmp_path: Path) -> None:
+    pipeline, ctx, clock, outbox = build(tmp_path)
+    read_for(ctx, clock, ITEM, 4, 0.5)
+    pipeline.step(clock.now())
+    assert stored(outbox) == []
+    assert ctx.unmapped_reads == 10
+
+
+def test_device_status_events_are_stored_with_the_next_run(tmp_path: Path) -> None:
+    pipeline, _, clock, outbox = build(tmp_path)
+    factory_event = pipeline._factory.device_status("door", DeviceState.DOWN.value, "unplugged")
+    pipeline.add_event(factory_event)
+    pipeline.step(clock.now())
+    (event,) = stored(outbox)
+    assert (event["type"], event["device"], event["state"]) == ("device.status", "door", "down")
+    assert "zone" not in event
