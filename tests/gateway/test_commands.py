@@ -15,7 +15,9 @@ from gateway.commands import AnyCommand, OutputError, RelaySwitch
 from gateway.commands.ledger import CommandLedger
 from gateway.commands.models import MAX_PAYLOAD_BYTES, OutputKind
 from gateway.commands.router import CommandRouter
+from gateway.events import format_ts
 from gateway.outbox import Outbox
+from gateway.send import prepare
 
 NOW = 1_795_000_000.0  # 2026-11-18
 
@@ -158,3 +160,17 @@ def test_arbitrary_bytes_never_actuate(
     outbox.close()
     assert not result.ok
     assert relay.done == []
+
+
+def test_send_fills_in_command_id_and_expiry_but_keeps_given_ones() -> None:
+    filled = prepare('{"action": "clear"}', 15, now=NOW)
+    assert filled["expires_at"] == format_ts(NOW + 15)
+    assert len(filled["command_id"]) == 36
+    given = prepare('{"action": "clear", "command_id": "c-1", "expires_at": "x"}', 15, now=NOW)
+    assert (given["command_id"], given["expires_at"]) == ("c-1", "x")
+
+
+@pytest.mark.parametrize("text", ["[1]", "{nope", '"clear"'])
+def test_send_refuses_what_is_not_a_json_object(text: str) -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        prepare(text, 15)

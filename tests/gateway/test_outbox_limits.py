@@ -15,6 +15,7 @@ from gateway.config.sections import StorageConfig
 from gateway.events import AnyEvent, PresenceEnter, ShelfWeight, Source, Subject
 from gateway.ids import new_event_id
 from gateway.outbox import HELD_MAX, HIGH_WATER, SCHEMA_VERSION, Outbox
+from gateway.status import StatusBoard
 
 LIMIT = 64 << 10  # 16 pages of 4 KiB
 
@@ -129,3 +130,17 @@ def test_a_version_1_outbox_is_migrated_and_keeps_its_seq(tmp_path: Path) -> Non
 def test_presence_item_and_unknown_types_cannot_be_made_droppable(kind: str) -> None:
     with pytest.raises(ValidationError):
         StorageConfig(droppable=[kind])
+
+
+def test_the_status_says_the_outbox_is_full_in_figures_and_in_words(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    status = StatusBoard(outbox.backlog)
+    assert "alerts" not in json.loads(status.payload())
+    fill_to_high_water(outbox)
+    outbox.append([weight(1)])
+    body = json.loads(status.payload())
+    assert body["outbox"]["full"] is True
+    assert body["outbox"]["dropped"] == {"shelf.weight": 1}
+    assert body["outbox"]["max_bytes"] == LIMIT
+    assert body["alerts"][0].startswith("outbox full")
+    assert "outbox" not in json.loads(status.payload("offline"))
