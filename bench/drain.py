@@ -24,6 +24,7 @@ from typing import Final
 
 import aiomqtt
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import Config, parse_config
 from gateway.demo.broker import BrokerProcess
@@ -132,7 +133,7 @@ async def aiomqtt_baseline(port: int, payloads: list[bytes], window: int) -> Res
 
 
 def paho_baseline(port: int, payloads: list[bytes], window: int) -> Result:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client = paho.Client(CallbackAPIVersion.VERSION2)
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(0)
     done = threading.Event()

@@ -330,7 +330,8 @@ async def rig(
 
 @pytest.fixture
 def mosquitto() -> Iterator[PersistentMosquitto]:
-    with PersistentMosquitto() as broker:
+    broker = PersistentMosquitto()
+    with broker:
         yield broker
 
 
