@@ -1,5 +1,9 @@
 """SGTIN-96 EPCs: the GTIN and serial an item tag carries.
 
+Shared by the gateway (which decodes item tags into ``subject.gtin`` / ``subject.serial``) and the
+simulator (which encodes the tags its scenarios put on shelves): the EPC layout is part of what
+the tag says on the air, so it lives with the other wire formats.
+
 GS1 EPC Tag Data Standard (TDS 2.1), section 14.5.1 and table 14-2 (SGTIN-96)::
 
     bit  95      87      84        81                          38                    0
@@ -20,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.errors import GatewayError
+from drivers.errors import EncodeError
 
 SGTIN96_HEADER: Final = 0x30
 SGTIN96_BITS: Final = 96
@@ -40,7 +44,7 @@ SGTIN_PARTITION_TABLE: Final = (
 )
 
 
-class EpcError(GatewayError, ValueError):
+class EpcError(EncodeError):
     """An SGTIN-96 cannot be encoded from the given GTIN, prefix length or serial."""
 
 

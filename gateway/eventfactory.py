@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from drivers.epc import decode_sgtin96
 from gateway.clock import Clock
-from gateway.epc import decode_sgtin96
 from gateway.events import (
     AnyEvent,
     DeviceStatus,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers.epc import EpcError, decode_sgtin96, encode_sgtin96, gs1_check_digit
 from firmware_sim.epc import Sgtin as SimSgtin
-from gateway.epc import EpcError, decode_sgtin96, encode_sgtin96, gs1_check_digit
 
 # GS1 EPC Tag Data Standard 2.1, section 14.5.1 example (and TDS appendix E):
 # urn:epc:tag:sgtin-96:3.0614141.812345.6789 = 3074257BF7194E4000001A85
