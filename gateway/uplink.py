@@ -48,6 +48,7 @@ PAGE_ROWS_MAX: Final = 10_000
 RESULT_EXPIRY_S: Final = 3600  # a command result nobody picked up within an hour is stale
 RESULTS_MAX: Final = 1000  # unsent command results kept; the oldest go first
 _BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
+_REFUSED_CREDENTIALS_CODES: Final = (4, 5, 0x86, 0x87)  # v3 rc 4/5, v5 0x86/0x87
 
 
 class _Stop(Exception):
@@ -135,7 +136,14 @@ class Uplink:
         rc = getattr(exc, "rc", None)
         code = getattr(rc, "value", rc)
         v5 = self._protocol == aiomqtt.ProtocolVersion.V5
-        if self._config.mqtt.protocol != "auto":
+        if code in _REFUSED_CREDENTIALS_CODES:
+            log.error(
+                "broker %s refused the credentials (%s): check mqtt.username, "
+                "mqtt.password_file and the client certificate",
+                self._where(),
+                exc,
+            )
+        elif self._config.mqtt.protocol != "auto":
             log.debug("connection error: %s", exc)
         elif code in _BAD_PROTOCOL_CODES and v5:
             log.info("broker %s refused MQTT v5; falling back to 3.1.1", self._where())

@@ -1,11 +1,14 @@
 """The uplink against a real broker: order, PUBACK-driven deletion, status and last will,
-the fallback to MQTT 3.1.1 on a broker that refuses v5, and consumers in an MQTT v5 shared
+the fallback to MQTT 3.1.1 on a broker that refuses v5, TLS with client certificates and a
+password file, and consumers in an MQTT v5 shared
 subscription splitting the stream."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +158,93 @@ async def test_a_shared_subscription_splits_the_stream_and_seq_shows_it_is_compl
     assert all(got == sorted(got) for got in consumers)
     merged = sorted(s for got in consumers for s in got)
     assert merged == list(range(1, 601))
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_pki(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)  # fmt: skip
+    for name, ext in [
+        ("server", "subjectAltName=IP:127.0.0.1"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ]:
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)  # fmt: skip
+        (d / f"{name}.ext").write_text(ext + "\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext",
+                "-out", f"{name}.crt", cwd=d)  # fmt: skip
+
+
+class TlsMosquitto(BrokerProcess):
+    """mosquitto that takes only TLS with a client certificate from the CA, plus a password."""
+
+    def __init__(self, pki: Path) -> None:
+        super().__init__("mosquitto")
+        self.pki = pki
+
+    def _command(self) -> list[str]:
+        assert self.binary is not None
+        passwords = self._dir / "passwords"
+        subprocess.run(
+            ["mosquitto_passwd", "-b", "-c", str(passwords), "gw", "s3cret"],
+            check=True,
+            capture_output=True,
+        )
+        conf = self._dir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"cafile {self.pki / 'ca.crt'}\ncertfile {self.pki / 'server.crt'}\n"
+            f"keyfile {self.pki / 'server.key'}\nrequire_certificate true\n"
+            f"allow_anonymous false\npassword_file {passwords}\n"
+            # Started as root (a container), mosquitto would switch to its own user, which
+            # cannot read the private temporary directory; as anyone else this line is ignored.
+            "user root\n"
+        )
+        return [self.binary, "-c", str(conf)]
+
+
+def tls_config(port: int, tmp: Path, pki: Path, password: str) -> Config:
+    tmp.mkdir()
+    (tmp / "password").write_text(password + "\n")
+    plain = make_config(f"mqtts://127.0.0.1:{port}", tmp)
+    mqtt = plain.mqtt.model_copy(
+        update={
+            "username": "gw",
+            "password_file": tmp / "password",
+            "ca_file": pki / "ca.crt",
+            "cert_file": pki / "client.crt",
+            "key_file": pki / "client.key",
+        }
+    )
+    return plain.model_copy(update={"mqtt": mqtt})
+
+
+@needs_mosquitto
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_tls_with_a_client_certificate_and_a_password_from_a_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_pki(pki)
+    with TlsMosquitto(pki) as broker:
+        wrong = tls_config(broker.port, tmp_path / "wrong", pki, "guess")
+        rejected = Outbox.open(wrong.storage.path)
+        rejected.append(events(3))
+        refused = Uplink(wrong, rejected, StatusBoard(rejected.backlog))
+        right = tls_config(broker.port, tmp_path / "right", pki, "s3cret")
+        accepted = Outbox.open(right.storage.path)
+        accepted.append(events(5))
+        uplink = Uplink(right, accepted, StatusBoard(accepted.backlog))
+        tasks = [asyncio.create_task(u.run()) for u in (refused, uplink)]
+        await run_until(lambda: accepted.backlog().count == 0, timeout=20)
+        assert rejected.backlog().count == 3  # a wrong password publishes nothing
+        assert "refused the credentials" in caplog.text
+        for u in (refused, uplink):
+            u.stop()
+        await asyncio.gather(*tasks)
