@@ -153,6 +153,14 @@ class Outbox:
         return self._conn
 
     def close(self) -> None:
+        if self._held:
+            self.append(())  # a last try for events waiting in memory
+        if self._held:
+            log.error(
+                "closing a full outbox: %d events waiting in memory are lost", len(self._held)
+            )
+            self._bump_meta("lost", len(self._held))
+            self._held.clear()
         self._conn.close()
 
     def append(self, events: Sequence[AnyEvent]) -> list[int]:

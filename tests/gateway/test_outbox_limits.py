@@ -144,3 +144,12 @@ def test_the_status_says_the_outbox_is_full_in_figures_and_in_words(tmp_path: Pa
     assert body["outbox"]["max_bytes"] == LIMIT
     assert body["alerts"][0].startswith("outbox full")
     assert "outbox" not in json.loads(status.payload("offline"))
+
+
+def test_events_still_waiting_in_memory_at_close_are_counted_as_lost(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    while not outbox.backlog().held:
+        outbox.append([enter(i) for i in range(20)])
+    held = outbox.backlog().held
+    outbox.close()
+    assert Outbox.open(tmp_path / "o.db").backlog().lost == held
