@@ -1,8 +1,9 @@
 """Reads as the pipeline sees them: batches of parallel numpy arrays.
 
-Device sessions hand over one read at a time (``ReadCollector.add``); the pipeline drains the
-collector into a ``ReadBatch`` and feeds whole batches to the stages, because a numba kernel pays
-a few microseconds per call and almost nothing per read. Raw identifiers (EPCs, card numbers) are
+Card readers hand over one read at a time (``ReadCollector.add``), a UHF reader everything one
+port read decoded at once (``add_many``, columns); the pipeline drains the collector into a
+``ReadBatch`` and feeds whole batches to the stages, because a numba kernel pays a few
+microseconds per call and almost nothing per read. Raw identifiers (EPCs, card numbers) are
 interned to small integers once, here, so that no stage ever touches a string on the hot path.
 """
 
@@ -70,6 +71,17 @@ class ReadBatch:
         )
 
     @classmethod
+    def concat(cls, batches: list[ReadBatch]) -> ReadBatch:
+        return cls(
+            t=np.concatenate([b.t for b in batches]),
+            subject=np.concatenate([b.subject for b in batches]),
+            zone=np.concatenate([b.zone for b in batches]),
+            rssi=np.concatenate([b.rssi for b in batches]),
+            device=np.concatenate([b.device for b in batches]),
+            antenna=np.concatenate([b.antenna for b in batches]),
+        )
+
+    @classmethod
     def from_columns(
         cls,
         t: list[float],
@@ -91,7 +103,10 @@ class ReadBatch:
 
 @dataclass(slots=True)
 class ReadCollector:
-    """Accumulates reads between pipeline runs. Single-threaded: the event loop owns it."""
+    """Accumulates reads between pipeline runs. Single-threaded: the event loop owns it.
+
+    Single reads go to lists; bulk reads stay numpy chunks. Before a chunk is added the pending
+    single reads are sealed into a chunk of their own, so ``drain`` keeps arrival order."""
 
     _t: list[float] = field(default_factory=list)
     _subject: list[int] = field(default_factory=list)
@@ -99,6 +114,8 @@ class ReadCollector:
     _rssi: list[float] = field(default_factory=list)
     _device: list[int] = field(default_factory=list)
     _antenna: list[int] = field(default_factory=list)
+    _chunks: list[ReadBatch] = field(default_factory=list)
+    _chunked: int = 0
 
     def add(
         self, t: float, subject: int, zone: int, rssi: float, device: int, antenna: int
@@ -110,13 +127,49 @@ class ReadCollector:
         self._device.append(device)
         self._antenna.append(antenna)
 
+    def add_many(
+        self,
+        t: float,
+        subject: NDArray[np.int32],
+        zone: NDArray[np.int32],
+        rssi: NDArray[np.float32],
+        device: int,
+        antenna: NDArray[np.int16],
+    ) -> None:
+        """Reads that arrived together (one port read): one time, one device, columns."""
+        n = int(subject.shape[0])
+        if not n:
+            return
+        self._seal()
+        self._chunks.append(
+            ReadBatch(
+                t=np.full(n, t, np.float64),
+                subject=subject.astype(np.int32, copy=False),
+                zone=zone.astype(np.int32, copy=False),
+                rssi=rssi.astype(np.float32, copy=False),
+                device=np.full(n, device, np.int32),
+                antenna=antenna.astype(np.int16, copy=False),
+            )
+        )
+        self._chunked += n
+
     def __len__(self) -> int:
-        return len(self._t)
+        return len(self._t) + self._chunked
+
+    def _seal(self) -> None:
+        if self._t:
+            self._chunks.append(
+                ReadBatch.from_columns(
+                    self._t, self._subject, self._zone, self._rssi, self._device, self._antenna
+                )
+            )
+            self._chunked += len(self._t)
+            self._t, self._subject, self._zone = [], [], []
+            self._rssi, self._device, self._antenna = [], [], []
 
     def drain(self) -> ReadBatch:
-        batch = ReadBatch.from_columns(
-            self._t, self._subject, self._zone, self._rssi, self._device, self._antenna
-        )
-        self._t, self._subject, self._zone = [], [], []
-        self._rssi, self._device, self._antenna = [], [], []
-        return batch
+        self._seal()
+        chunks, self._chunks, self._chunked = self._chunks, [], 0
+        if len(chunks) <= 1:
+            return chunks[0] if chunks else ReadBatch.empty()
+        return ReadBatch.concat(chunks)

@@ -2,7 +2,10 @@
 
 The context hides the pipeline from the session: a session reports "this reader saw this id on
 this antenna at this strength" and the context stamps the time, maps the antenna to its zone,
-decides whether the id is a customer or an item, interns it and wakes the pipeline.
+decides whether the id is a customer or an item, interns it and wakes the pipeline. A UHF
+session hands over everything one port read decoded in one call (``emit_reads``): one clock
+reading, one wakeup, the zones looked up as an array, and each EPC interned once per gateway
+through a dict keyed by its bytes, so that a tag read a thousand times costs one hex conversion.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from gateway.clock import Clock
 from gateway.reads import ReadCollector, SubjectKind, Subjects
@@ -63,6 +69,11 @@ class DeviceContext:
         self.detail: str | None = None
         self.reads = 0
         self.unmapped_reads = 0
+        self._epc_ids: dict[bytes, int] = {}
+        # antenna -> zone index, -1 where the config maps none (ports 0..16 at least)
+        self._zone_of = np.full(max(17, max(zones, default=0) + 1), -1, np.int32)
+        for antenna, zone in zones.items():
+            self._zone_of[antenna] = zone
 
     def emit_read(
         self, raw_id: str, antenna: int, rssi: float = math.nan, kind: SubjectKind | None = None
@@ -80,6 +91,40 @@ class DeviceContext:
         self._collector.add(self._clock.now(), subject, zone, rssi, self.index, antenna)
         self.reads += 1
         self._wake()
+
+    def emit_reads(
+        self, epcs: Sequence[bytes], antennas: NDArray[np.int16], rssi: NDArray[np.float32]
+    ) -> None:
+        """Reads that arrived together: raw EPCs, and parallel antenna and RSSI (dBm, NaN for
+        none) columns. Classified like ``emit_read`` with ``kind=None``."""
+        if not epcs:
+            return
+        zones = self._zone_of[np.clip(antennas, 0, self._zone_of.shape[0] - 1)]
+        mapped = zones >= 0
+        count = int(np.count_nonzero(mapped))
+        if count < len(epcs):  # antennas the config does not map: counted, never interned
+            self.unmapped_reads += len(epcs) - count
+            epcs = [e for e, keep in zip(epcs, mapped.tolist(), strict=True) if keep]
+            zones, rssi, antennas = zones[mapped], rssi[mapped], antennas[mapped]
+        if not count:
+            return
+        known = self._epc_ids.get
+        ids = [known(e, -1) for e in epcs]
+        if -1 in ids:
+            ids = [self._subject_of(e) if i < 0 else i for e, i in zip(epcs, ids, strict=True)]
+        subjects = np.array(ids, np.int32)
+        self._collector.add_many(self._clock.now(), subjects, zones, rssi, self.index, antennas)
+        self.reads += count
+        self._wake()
+
+    def _subject_of(self, epc: bytes) -> int:
+        subject = self._epc_ids.get(epc)
+        if subject is None:
+            raw_id = epc.hex().upper()
+            is_customer = raw_id.startswith(self._prefixes) if self._prefixes else False
+            kind = SubjectKind.CUSTOMER if is_customer else SubjectKind.ITEM
+            subject = self._epc_ids[epc] = self._subjects.intern(raw_id, kind)
+        return subject
 
     def set_state(self, state: DeviceState, detail: str | None = None) -> None:
         if state == self.state and detail == self.detail:
