@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from drivers.buffer import DecoderStats
 from drivers.em4100 import Em4100Decoder
 from drivers.errors import DriverError, FrameError
@@ -41,7 +43,9 @@ from drivers.serial_display import CommandDecoder as DisplayCommandDecoder
 from drivers.serial_display import ReplyDecoder as DisplayReplyDecoder
 from drivers.serial_display import encode as encode_display
 from drivers.serial_display import encode_reply as encode_display_reply
+from drivers.thingmagic.batch import Scan, Scanner, scan_twin
 from drivers.thingmagic.decoder import RequestDecoder, ResponseDecoder
+from drivers.thingmagic.frames import MAX_DATA_LEN, RESPONSE_OVERHEAD
 from drivers.thingmagic.records import parse_stream_message, parse_tag_buffer
 
 VECTORS = Path(__file__).resolve().parents[1] / "tests" / "vectors"
@@ -92,6 +96,38 @@ def thingmagic_requests() -> FuzzTarget:
         return sum(1 for _ in decoder.frames())
 
     return FuzzTarget(feed, _thingmagic_corpus("host->module"), decoder.stats)
+
+
+def _same_scan(a: Scan, b: Scan) -> bool:
+    return a.consumed == b.consumed and all(
+        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
+        for f in a.__dataclass_fields__
+        if f != "consumed"
+    )
+
+
+def thingmagic_batch() -> FuzzTarget:
+    """The batched stream scan, its remainder carried between inputs; kernel == twin on each."""
+    scanner = Scanner()
+    stats = DecoderStats()
+    rest = b""
+    parsed = {"reads": 0, "other": 0}
+
+    def feed(data: bytes) -> int:
+        nonlocal rest
+        buf = rest + data
+        fast, twin = scanner.scan(buf), scan_twin(buf)
+        if not _same_scan(fast, twin):
+            raise AssertionError("kernel and twin disagree")
+        fast.add_to(stats)
+        rest = buf[fast.consumed :]
+        if len(rest) >= MAX_DATA_LEN + RESPONSE_OVERHEAD:
+            raise AssertionError(f"{len(rest)} bytes left over")
+        parsed["reads"] += len(fast)
+        parsed["other"] += len(fast.other_off)
+        return int(fast.counters[0])
+
+    return FuzzTarget(feed, _thingmagic_corpus("module->host"), stats, parsed=parsed)
 
 
 class _PullDecoder(Protocol):
@@ -231,6 +267,7 @@ def pn532_commands() -> FuzzTarget:
 TARGETS: dict[str, Callable[[], FuzzTarget]] = {
     "thingmagic-responses": thingmagic_responses,
     "thingmagic-requests": thingmagic_requests,
+    "thingmagic-batch": thingmagic_batch,
     "relay-commands": relay_commands,
     "relay-status": relay_status,
     "serial-display-commands": display_commands,
