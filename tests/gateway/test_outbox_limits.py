@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.config.sections import StorageConfig
@@ -153,3 +155,40 @@ def test_events_still_waiting_in_memory_at_close_are_counted_as_lost(tmp_path: P
     held = outbox.backlog().held
     outbox.close()
     assert Outbox.open(tmp_path / "o.db").backlog().lost == held
+
+
+Op = tuple[str, list[bool] | int]
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.lists(st.booleans(), max_size=60)),  # True: a weight
+        st.tuples(st.just("deliver"), st.integers(0, 200)),
+        st.tuples(st.just("reopen"), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+@given(ops=operations)
+def test_every_event_is_accounted_for_and_seq_stays_contiguous(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[Op]
+) -> None:
+    """Whatever mix of appends, deliveries and restarts: stored seqs form one run ending at
+    last_seq, and accepted + held + dropped + lost equals what was offered."""
+    path = tmp_path_factory.mktemp("prop") / "o.db"
+    outbox = Outbox.open(path, max_bytes=LIMIT)
+    offered = 0
+    for op, arg in ops:
+        if op == "append" and isinstance(arg, list):
+            outbox.append([weight(i) if w else enter(i) for i, w in enumerate(arg)])
+            offered += len(arg)
+        elif op == "deliver" and isinstance(arg, int):
+            outbox.mark_delivered(r.seq for r in outbox.pending(limit=arg))
+        else:
+            outbox.close()
+            outbox = Outbox.open(path, max_bytes=LIMIT)
+        stored = [r.seq for r in outbox.pending(limit=100_000)]
+        assert stored == list(range(outbox.last_seq - len(stored) + 1, outbox.last_seq + 1))
+        b = outbox.backlog()
+        assert set(b.dropped) <= {"shelf.weight"}
+        assert b.last_seq + b.held + sum(b.dropped.values()) + b.lost == offered
+    outbox.close()
