@@ -1,0 +1,168 @@
+"""End to end: raw serial bytes on ptys -> ``silentgate run`` -> events from mosquitto.
+
+Maximum rate: several ``FakeReader``s write unpaced, so each pty's write blocks whenever the
+daemon has not read the previous bytes; the rate reached over the window is the rate at which
+the daemon consumes reads (decoded, through the presence stage), on its one event loop.
+
+Latency: the same readers paced at a fraction of that rate, plus a marker customer every
+``MARK_EVERY_S`` on reader 0: two reads 30 ms apart (the engine needs ``enter_reads`` = 2 reads
+more than ``dedup_s`` apart to enter). The stamp is the moment the second read was written to
+the pty; the end is the moment the marker's ``presence.enter`` reaches a subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from bench.loadgen import FakeReader, population, record
+from bench.proc import Measured, Sample, cpu_percent
+from gateway.tail import subscribe
+
+ZONES: Final = {1: "entrance", 2: "shelf-a", 3: "shelf-b", 4: "checkout"}
+TAGS: Final = 1000
+STREAM_READS: Final = 20_000  # pre-encoded per reader, cycled
+MARK_EVERY_S: Final = 0.1
+MARK_GAP_S: Final = 0.03
+TOPIC: Final = "silentcommerce/v1/store-042/gw-bench/event/#"
+
+
+def write_config(tmp: Path, ports: list[Path], broker: str, extra: str = "") -> Path:
+    antennas = ", ".join(f'{a} = "{z}"' for a, z in ZONES.items())
+    readers = "".join(
+        f'[[readers]]\nid = "uhf-{i}"\ndriver = "thingmagic"\nport = "{p}"\n'
+        f"antennas = {{ {antennas} }}\n"
+        for i, p in enumerate(ports)
+    )
+    path = tmp / "bench.toml"
+    path.write_text(
+        f'[site]\nstore = "store-042"\ngateway = "gw-bench"\n[mqtt]\nurl = "{broker}"\n'
+        f'[storage]\npath = "{tmp / "outbox.db"}"\n[privacy]\ncustomer_ids = "raw"\n'
+        f'[tags]\ncustomer_prefixes = ["C0FFEE"]\n{readers}{extra}'
+    )
+    return path
+
+
+@contextlib.contextmanager
+def fake_readers(tmp: Path, n: int, rate: float | None) -> Any:
+    stream = population(TAGS, list(ZONES), STREAM_READS)
+    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=rate) for i in range(n)]
+    try:
+        yield readers
+    finally:
+        for r in readers:
+            r.close()
+
+
+@dataclass(frozen=True, slots=True)
+class MaxRate:
+    reads_s: float
+    cpu_pct: float
+    rss_mb: float
+
+
+async def _streaming(readers: list[FakeReader], timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not all(r.streaming.is_set() for r in readers):
+            await asyncio.sleep(0.05)
+
+
+async def max_rate(broker: str, tmp: Path, n_readers: int, seconds: float) -> MaxRate:
+    with fake_readers(tmp, n_readers, None) as readers:
+        config = write_config(tmp, [r.link for r in readers], broker)
+        with Measured.daemon(config) as daemon:
+            daemon.wait_ready()
+            await _streaming(readers)
+            await asyncio.sleep(2.0)  # the population's enters, the outbox's first commits
+            a, w0 = daemon.sample(), sum(r.written for r in readers)
+            await asyncio.sleep(seconds)
+            b, w1 = daemon.sample(), sum(r.written for r in readers)
+    return MaxRate((w1 - w0) / (b.t - a.t), cpu_percent(a, b), b.rss_mb)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    rate: float  # reads/s written, all readers
+    p50_ms: float
+    p99_ms: float
+    samples: int
+    missed: int  # markers whose enter never arrived
+    cpu_pct: float
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@contextlib.asynccontextmanager
+async def listener(broker: str, arrivals: dict[str, float]) -> AsyncIterator[None]:
+    def on_message(kind: str, obj: dict[str, Any]) -> None:
+        if kind == "event" and obj.get("type") == "presence.enter":
+            arrivals.setdefault(str(obj.get("subject", {}).get("id")), time.monotonic())
+
+    ready = asyncio.Event()
+    task = asyncio.create_task(subscribe(broker, TOPIC, on_message, ready))
+    await ready.wait()
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _markers(reader: FakeReader, seconds: float) -> list[str]:
+    ids = []
+    stop = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < stop:
+        epc = bytes.fromhex("C0FFEE") + n.to_bytes(9, "big")
+        frame = record(epc, 1, rssi=-45)
+        reader.mark(frame)
+        await asyncio.sleep(MARK_GAP_S)
+        reader.mark(frame)
+        ids.append(epc.hex().upper())
+        n += 1
+        await asyncio.sleep(MARK_EVERY_S - MARK_GAP_S)
+    return ids
+
+
+def _stamps(reader: FakeReader) -> dict[bytes, float]:
+    last: dict[bytes, float] = {}
+    for frame, t in reader.marks:
+        last[frame] = t  # the second read of each marker is written last
+    return last
+
+
+async def latency(broker: str, tmp: Path, n_readers: int, rate: float, seconds: float) -> Latency:
+    arrivals: dict[str, float] = {}
+    with fake_readers(tmp, n_readers, rate / n_readers) as readers:
+        config = write_config(tmp, [r.link for r in readers], broker)
+        async with listener(broker, arrivals):
+            with Measured.daemon(config) as daemon:
+                daemon.wait_ready()
+                await _streaming(readers)
+                await asyncio.sleep(2.0)
+                a, w0 = daemon.sample(), sum(r.written for r in readers)
+                ids = await _markers(readers[0], seconds)
+                b, w1 = daemon.sample(), sum(r.written for r in readers)
+                await asyncio.sleep(1.5)  # late enters still count, as latency
+    stamps = _stamps(readers[0])
+    sent = {record(bytes.fromhex(i), 1, rssi=-45): i for i in ids}
+    lat = [1000 * (arrivals[i] - stamps[f]) for f, i in sent.items() if i in arrivals]
+    return Latency(
+        (w1 - w0) / (b.t - a.t), percentile(lat, 50), percentile(lat, 99), len(lat),
+        len(ids) - len(lat), cpu_percent(a, b),
+    )  # fmt: skip
+
+
+def sample_cpu(a: Sample, b: Sample) -> float:
+    return cpu_percent(a, b)
