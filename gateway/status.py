@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from gateway import __version__
 from gateway.events import format_ts
 from gateway.outbox import Backlog
+
+if TYPE_CHECKING:
+    from gateway.commands.router import CommandRouter
 
 REFRESH_S: Final = 30.0
 
@@ -59,6 +62,11 @@ class StatusBoard:
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
+
+    def count_commands(self, router: CommandRouter) -> None:
+        self.counters["commands_executed"] = router.executed
+        self.counters["commands_failed"] = router.failed
+        self.counters["commands_refused"] = router.refused
 
 
 def outbox_figures(backlog: Backlog, now: float) -> dict[str, object]:

@@ -12,19 +12,14 @@ type ``application/json``; a batch also carries the user properties ``seq`` (``f
 ``count``, so a consumer sees what a batch holds, and gaps, before parsing it. Events never
 expire; command results do (``RESULT_EXPIRY_S``).
 
-With a ``CommandRouter``, the uplink also subscribes to ``P/cmd/+``. Commands run in tasks of
-their own, outside the connection, so a dropped connection never cancels an actuation halfway;
-their results wait in a bounded memory queue (they are volatile: a restart loses unsent ones,
-and the central server learns the outcome by resending the command_id, which is refused as a
-replay naming the earlier outcome).
+With a ``CommandRouter``, the uplink also subscribes to ``P/cmd/+`` and hands what arrives to a
+``CommandChannel`` (``gateway/commands/channel.py``), which publishes the results.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
@@ -32,10 +27,10 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.commands.result import CommandResult
+from gateway.commands.channel import RESULTS_MAX, CommandChannel
 from gateway.commands.router import CommandRouter
 from gateway.config import Config
-from gateway.errors import UplinkError
+from gateway.config.mqtt import read_password, tls_context
 from gateway.outbox import Outbox, Row
 from gateway.status import REFRESH_S, StatusBoard
 from gateway.supervise import Backoff
@@ -45,8 +40,6 @@ log = logging.getLogger(__name__)
 ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
 PUBLISH_TIMEOUT_S: Final = 30.0
 PAGE_ROWS_MAX: Final = 10_000
-RESULT_EXPIRY_S: Final = 3600  # a command result nobody picked up within an hour is stale
-RESULTS_MAX: Final = 1000  # unsent command results kept; the oldest go first
 _BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
 _REFUSED_CREDENTIALS_CODES: Final = (4, 5, 0x86, 0x87)  # v3 rc 4/5, v5 0x86/0x87
 
@@ -68,13 +61,12 @@ class Uplink:
         commands: CommandRouter | None = None,
     ) -> None:
         self._config = config
-        self._commands = commands
-        self._command_tasks: set[asyncio.Task[None]] = set()
-        self._results: deque[CommandResult] = deque(maxlen=RESULTS_MAX)
-        self._results_ready = asyncio.Event()
         self._outbox = outbox
         self._status = status
         self.base = topic_base(config)
+        self._commands = (
+            None if commands is None else CommandChannel(commands, self.base, status.count_commands)
+        )
         self._protocol = (
             aiomqtt.ProtocolVersion.V311
             if config.mqtt.protocol == "3.1.1"
@@ -105,9 +97,8 @@ class Uplink:
             finally:
                 self.connected.clear()
                 self._flush_acks()
-                if self._stop.is_set():
-                    for task in self._command_tasks:
-                        task.cancel()
+                if self._stop.is_set() and self._commands is not None:
+                    self._commands.cancel()
             if not self._stop.is_set():
                 delay = self._backoff.next()
                 log.warning("broker %s unreachable; retrying in %.1f s", self._where(), delay)
@@ -174,8 +165,12 @@ class Uplink:
                     # (it waits for its timeout); the message iterator does, and raises.
                     tg.create_task(self._command_loop(client))
                     if self._commands is not None:
-                        await client.subscribe(f"{self.base}/cmd/+", qos=1)
-                        tg.create_task(self._result_loop(client))
+                        await client.subscribe(self._commands.topic_filter, qos=1)
+                        window = self._config.mqtt.inflight
+                        results = self._commands.publish_results(
+                            client, window, self._json_properties
+                        )
+                        tg.create_task(results)
             except* _Stop:
                 self._flush_acks()
                 await self._publish_status(client, "offline")
@@ -239,60 +234,9 @@ class Uplink:
             window.release()
 
     async def _command_loop(self, client: aiomqtt.Client) -> None:
-        prefix = f"{self.base}/cmd/"
         async for message in client.messages:
-            if self._commands is None:
-                continue
-            output_id = message.topic.value.removeprefix(prefix)
-            if output_id == message.topic.value or "/" in output_id:
-                continue
-            task = asyncio.create_task(self._run_command(output_id, bytes(message.payload)))
-            self._command_tasks.add(task)
-            task.add_done_callback(self._command_tasks.discard)
-
-    async def _run_command(self, output_id: str, payload: bytes) -> None:
-        assert self._commands is not None
-        result = await self._commands.handle(output_id, payload)
-        if len(self._results) == RESULTS_MAX:
-            log.warning("%d command results unsent; dropping the oldest", RESULTS_MAX)
-        self._results.append(result)
-        self._results_ready.set()
-        counters = self._status.counters
-        counters["commands_executed"] = self._commands.executed
-        counters["commands_failed"] = self._commands.failed
-        counters["commands_refused"] = self._commands.refused
-
-    async def _result_loop(self, client: aiomqtt.Client) -> None:
-        """Publish results as they come, several in flight; a result leaves the queue only
-        once the broker has acknowledged it."""
-        window = asyncio.Semaphore(self._config.mqtt.inflight)
-        async with asyncio.TaskGroup() as tg:
-            while True:
-                self._results_ready.clear()
-                while self._results:
-                    await window.acquire()
-                    tg.create_task(self._publish_result(client, self._results.popleft(), window))
-                await self._results_ready.wait()
-
-    async def _publish_result(
-        self, client: aiomqtt.Client, result: CommandResult, window: asyncio.Semaphore
-    ) -> None:
-        props = self._json_properties()
-        if props is not None:
-            props.MessageExpiryInterval = RESULT_EXPIRY_S
-        try:
-            await client.publish(
-                result.topic(self.base),
-                result.to_json(),
-                qos=1,
-                properties=props,
-                timeout=PUBLISH_TIMEOUT_S,
-            )
-        except BaseException:
-            self._results.appendleft(result)  # sent again on the next connection
-            raise
-        finally:
-            window.release()
+            if self._commands is not None:
+                self._commands.receive(message.topic.value, bytes(message.payload))
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         idle = 0.0
@@ -358,35 +302,14 @@ class Uplink:
             mqtt.port,
             identifier=self._config.client_id,
             username=mqtt.username,
-            password=self._password(),
+            password=read_password(mqtt),
             protocol=self._protocol,
             will=will,
             keepalive=mqtt.keepalive_s,
-            tls_context=self._tls_context(),
+            tls_context=tls_context(mqtt),
             timeout=10.0,
             max_inflight_messages=mqtt.inflight,
         )
-
-    def _password(self) -> str | None:
-        file = self._config.mqtt.password_file
-        if file is None:
-            return None
-        try:
-            return file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UplinkError(f"cannot read mqtt.password_file {file}: {exc}") from exc
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        mqtt = self._config.mqtt
-        if not mqtt.tls:
-            return None
-        try:
-            context = ssl.create_default_context(cafile=mqtt.ca_file)
-            if mqtt.cert_file is not None:
-                context.load_cert_chain(mqtt.cert_file, mqtt.key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise UplinkError(f"cannot set up TLS for {mqtt.url}: {exc}") from exc
-        return context
 
     def _where(self) -> str:
         return f"{self._config.mqtt.host}:{self._config.mqtt.port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from gateway.config.base import Model
+from gateway.errors import UplinkError
 
 
 class MqttConfig(Model):
@@ -60,3 +62,27 @@ class MqttConfig(Model):
     @property
     def tls(self) -> bool:
         return urlsplit(self.url).scheme == "mqtts"
+
+
+def read_password(mqtt: MqttConfig) -> str | None:
+    """The content of ``password_file``, surrounding whitespace stripped; read at each connect so
+    that a rotated password is picked up without a restart."""
+    if mqtt.password_file is None:
+        return None
+    try:
+        return mqtt.password_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UplinkError(f"cannot read mqtt.password_file {mqtt.password_file}: {exc}") from exc
+
+
+def tls_context(mqtt: MqttConfig) -> ssl.SSLContext | None:
+    """For ``mqtts://``: the CA file (else the system store) and the client certificate."""
+    if not mqtt.tls:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=mqtt.ca_file)
+        if mqtt.cert_file is not None:
+            context.load_cert_chain(mqtt.cert_file, mqtt.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise UplinkError(f"cannot set up TLS for {mqtt.url}: {exc}") from exc
+    return context
