@@ -5,7 +5,7 @@ daemon has not read the previous bytes; the rate reached over the window is the 
 the daemon consumes reads (decoded, through the presence stage), on its one event loop.
 
 Latency: the same readers paced at a fraction of that rate, plus a marker customer every
-``MARK_EVERY_S`` on reader 0: two reads 30 ms apart (the engine needs ``enter_reads`` = 2 reads
+``MARK_EVERY_S`` on reader 0: two reads 50 ms apart (the engine needs ``enter_reads`` = 2 reads
 more than ``dedup_s`` apart to enter). The stamp is the moment the second read was written to
 the pty; the end is the moment the marker's ``presence.enter`` reaches a subscriber.
 """
@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.loadgen import FakeReader, population, record
-from bench.proc import Measured, Sample, cpu_percent
+from bench.proc import Measured, cpu_percent
 from gateway.tail import subscribe
 
 ZONES: Final = {1: "entrance", 2: "shelf-a", 3: "shelf-b", 4: "checkout"}
 TAGS: Final = 1000
 STREAM_READS: Final = 20_000  # pre-encoded per reader, cycled
 MARK_EVERY_S: Final = 0.1
-MARK_GAP_S: Final = 0.03
+MARK_GAP_S: Final = 0.05
 TOPIC: Final = "silentcommerce/v1/store-042/gw-bench/event/#"
 
 
@@ -94,6 +94,7 @@ class Latency:
     samples: int
     missed: int  # markers whose enter never arrived
     cpu_pct: float
+    values_ms: tuple[float, ...] = ()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -160,9 +161,5 @@ async def latency(broker: str, tmp: Path, n_readers: int, rate: float, seconds: 
     lat = [1000 * (arrivals[i] - stamps[f]) for f, i in sent.items() if i in arrivals]
     return Latency(
         (w1 - w0) / (b.t - a.t), percentile(lat, 50), percentile(lat, 99), len(lat),
-        len(ids) - len(lat), cpu_percent(a, b),
+        len(ids) - len(lat), cpu_percent(a, b), tuple(sorted(lat)),
     )  # fmt: skip
-
-
-def sample_cpu(a: Sample, b: Sample) -> float:
-    return cpu_percent(a, b)

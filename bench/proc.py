@@ -54,7 +54,10 @@ class Measured:
 
     @classmethod
     def daemon(cls, config: Path, env: dict[str, str] | None = None) -> Self:
-        return cls([sys.executable, "-m", "gateway", "run", "--config", str(config)], env)
+        # BENCH_PROFILE=<file>: the daemon runs under cProfile, for finding what limits it.
+        profile = os.environ.get("BENCH_PROFILE")
+        head = ["-m", "cProfile", "-o", profile] if profile else []
+        return cls([sys.executable, *head, "-m", "gateway", "run", "--config", str(config)], env)
 
     @property
     def pid(self) -> int:

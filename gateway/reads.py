@@ -114,7 +114,7 @@ class ReadCollector:
     _rssi: list[float] = field(default_factory=list)
     _device: list[int] = field(default_factory=list)
     _antenna: list[int] = field(default_factory=list)
-    _chunks: list[ReadBatch] = field(default_factory=list)
+    _chunks: list[ReadBatch | _Bulk] = field(default_factory=list)
     _chunked: int = 0
 
     def add(
@@ -136,21 +136,14 @@ class ReadCollector:
         device: int,
         antenna: NDArray[np.int16],
     ) -> None:
-        """Reads that arrived together (one port read): one time, one device, columns."""
+        """Reads that arrived together (one port read): one time, one device, columns (copied:
+        the caller may reuse its arrays)."""
         n = int(subject.shape[0])
         if not n:
             return
         self._seal()
-        self._chunks.append(
-            ReadBatch(
-                t=np.full(n, t, np.float64),
-                subject=subject.astype(np.int32, copy=False),
-                zone=zone.astype(np.int32, copy=False),
-                rssi=rssi.astype(np.float32, copy=False),
-                device=np.full(n, device, np.int32),
-                antenna=antenna.astype(np.int16, copy=False),
-            )
-        )
+        # t and device stay scalars until drain: per call, only the columns are copied.
+        self._chunks.append((t, device, subject.copy(), zone.copy(), rssi.copy(), antenna.copy()))
         self._chunked += n
 
     def __len__(self) -> int:
@@ -170,6 +163,26 @@ class ReadCollector:
     def drain(self) -> ReadBatch:
         self._seal()
         chunks, self._chunks, self._chunked = self._chunks, [], 0
-        if len(chunks) <= 1:
-            return chunks[0] if chunks else ReadBatch.empty()
-        return ReadBatch.concat(chunks)
+        batches = [c if isinstance(c, ReadBatch) else _expand(c) for c in chunks]
+        if len(batches) <= 1:
+            return batches[0] if batches else ReadBatch.empty()
+        return ReadBatch.concat(batches)
+
+
+# One add_many call: t, device, then subject, zone, rssi, antenna columns.
+_Bulk = tuple[
+    float, int, NDArray[np.int32], NDArray[np.int32], NDArray[np.float32], NDArray[np.int16]
+]
+
+
+def _expand(bulk: _Bulk) -> ReadBatch:
+    t, device, subject, zone, rssi, antenna = bulk
+    n = subject.shape[0]
+    return ReadBatch(
+        t=np.full(n, t, np.float64),
+        subject=subject.astype(np.int32, copy=False),
+        zone=zone.astype(np.int32, copy=False),
+        rssi=rssi.astype(np.float32, copy=False),
+        device=np.full(n, device, np.int32),
+        antenna=antenna.astype(np.int16, copy=False),
+    )

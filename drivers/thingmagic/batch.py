@@ -409,7 +409,8 @@ def capacity_for(nbytes: int) -> int:
 
 
 class Scanner:
-    """Owns the output columns, grown to fit the largest buffer seen, reused across calls."""
+    """Owns the output columns, grown to fit the largest buffer seen, reused across calls: a
+    ``Scan`` it returns holds views that the next ``scan`` overwrites (copy what you keep)."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self._alloc(capacity)
@@ -432,9 +433,8 @@ class Scanner:
         consumed, nreads, nother = _scan_kernel(data, CRC_TABLE, *self._cols, counters)
         c = self._cols
         return Scan(
-            consumed, c[0][:nreads].copy(), c[1][:nreads].copy(), c[2][:nreads].copy(),
-            c[3][:nreads].copy(), c[4][:nreads].copy(), c[5][:nreads].copy(),
-            c[6][:nother].copy(), c[7][:nother].copy(), counters,
+            consumed, c[0][:nreads], c[1][:nreads], c[2][:nreads], c[3][:nreads], c[4][:nreads],
+            c[5][:nreads], c[6][:nother], c[7][:nother], counters,
         )  # fmt: skip
 
 

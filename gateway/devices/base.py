@@ -99,7 +99,7 @@ class DeviceContext:
         none) columns. Classified like ``emit_read`` with ``kind=None``."""
         if not epcs:
             return
-        zones = self._zone_of[np.clip(antennas, 0, self._zone_of.shape[0] - 1)]
+        zones = self._zone_of[antennas]  # ports are 1..16 (the scan decodes nibble 0 as 16)
         mapped = zones >= 0
         count = int(np.count_nonzero(mapped))
         if count < len(epcs):  # antennas the config does not map: counted, never interned

@@ -55,6 +55,11 @@ NANO_MAX_POWER_CDBM: Final = 2700
 # Bytes taken per wakeup while streaming: 64 KiB is ~1,700 reads, a third of a second of a
 # reader at full speed on 115200 baud and far more than arrives between two loop turns.
 STREAM_CHUNK: Final = 64 * 1024
+# Pause after each chunk so that the next read takes everything that arrived meanwhile. A USB
+# serial adapter hands over a packet every few milliseconds while a reader streams; waking for
+# each costs more CPU than decoding it (bench: docs/benchmarks.md). The pause bounds the wakeups
+# to 1 / STREAM_COALESCE_S per reader, at the price of up to that much latency per read.
+STREAM_COALESCE_S: Final = 0.01
 
 
 def warm_up() -> None:
@@ -140,6 +145,7 @@ class ThingMagicSession:
             ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi)
             for raw in found.others(buf):
                 self._handle(Response.from_checked_bytes(raw), ctx)
+            await asyncio.sleep(STREAM_COALESCE_S)
 
     def _handle(self, frame: Response, ctx: DeviceContext) -> None:
         try:

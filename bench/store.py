@@ -1,0 +1,135 @@
+"""Store load: what the daemon costs in a normal shop, and whether that cost grows.
+
+4 UHF readers at 200 reads/s each (``FakeReader``, paced, a population of tags per reader),
+2 EM4100 card readers (the simulator, a card in the field now and then) and 4 Modbus shelf
+scales (the simulator, polled by the daemon at 10 Hz), all on ptys, for ``seconds``. The daemon's
+CPU (% of one core) and RSS are sampled every ``SAMPLE_S``; growth is the least-squares slope
+over the run after the first minute's warm-up (or the first third, on short runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from bench.e2e import ZONES, write_config
+from bench.loadgen import FakeReader, population
+from bench.proc import Measured, Sample, cpu_percent
+from drivers.modbus_scale import generic_channel
+from firmware_sim.em4100 import Em4100Sim
+from firmware_sim.modbus_scale import Channel, ModbusScaleSim
+from firmware_sim.pty import SimPort
+from firmware_sim.scenario import Scenario, Subject, Visit
+from firmware_sim.shelf import Shelf
+
+UHF_READERS: Final = 4
+UHF_RATE: Final = 200.0
+TAGS_PER_READER: Final = 300
+CARDS: Final = ("0D00319CD0", "0D00319CD1")
+SCALES: Final = 4
+SAMPLE_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLoad:
+    seconds: float
+    cpu_pct: float  # mean over the measured part
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_slope_mb_min: float
+    cpu_first_pct: float  # first and last quarter: a per-read cost that grows shows here
+    cpu_last_pct: float
+    reads: int
+
+
+def card_scenario(seconds: float) -> Scenario:
+    # A card rests on each desk reader for 5 s out of every 20 (the reader repeats it).
+    visits = tuple(
+        Visit(card, f"desk-{i}", t + 10.0 * i, t + 10.0 * i + 5.0)
+        for i, card in enumerate(CARDS)
+        for t in np.arange(0.0, seconds + 60.0, 20.0).tolist()
+    )
+    zones = tuple(f"desk-{i}" for i in range(len(CARDS)))
+    return Scenario(zones, tuple(Subject(c, "customer") for c in CARDS), visits, seconds + 60.0)
+
+
+def extra_config(links: Path) -> str:
+    out = ""
+    for i in range(len(CARDS)):
+        out += f'[[readers]]\nid = "card-{i}"\ndriver = "em4100"\n'
+        out += f'port = "{links / f"card-{i}"}"\nzone = "desk-{i}"\n'
+    for i in range(SCALES):
+        out += f'[[sensors]]\nid = "scale-{i}"\ndriver = "modbus-scale"\n'
+        out += f'port = "{links / f"scale-{i}"}"\nzone = "{ZONES[1 + i % 4]}"\n'
+    return out
+
+
+@contextlib.asynccontextmanager
+async def simulators(tmp: Path, seconds: float):  # type: ignore[no-untyped-def]
+    scenario = card_scenario(seconds)
+    ports = [SimPort(tmp, f"card-{i}") for i in range(len(CARDS))]
+    ports += [SimPort(tmp, f"scale-{i}") for i in range(SCALES)]
+    for p in ports:
+        p.open()
+    sims = [Em4100Sim(ports[i], scenario, f"desk-{i}") for i in range(len(CARDS))]
+    scales = [
+        ModbusScaleSim(ports[len(CARDS) + i], [Channel(generic_channel(1), Shelf(seed=i))])
+        for i in range(SCALES)
+    ]
+    tasks = [asyncio.create_task(s.run()) for s in [*sims, *scales]]
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        for p in ports:
+            p.close()
+
+
+def slope_per_min(samples: list[Sample]) -> float:
+    if len(samples) < 2:
+        return 0.0
+    t = np.array([s.t for s in samples])
+    rss = np.array([s.rss_mb for s in samples])
+    return float(np.polyfit(t - t[0], rss, 1)[0] * 60.0)
+
+
+async def store_load(
+    broker: str, tmp: Path, seconds: float, uhf_rate: float = UHF_RATE
+) -> StoreLoad:
+    """``uhf_rate=0``: the same store with the UHF readers up but silent (keep-alives only),
+    the baseline that tells the readers' share from everything else's."""
+    stream = population(TAGS_PER_READER, list(ZONES), 3 * TAGS_PER_READER)
+    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=uhf_rate) for i in range(UHF_READERS)]
+    try:
+        async with simulators(tmp, seconds):
+            config = write_config(tmp, [r.link for r in readers], broker, extra_config(tmp))
+            with Measured.daemon(config) as daemon:
+                daemon.wait_ready()
+                samples = await _sample(daemon, seconds)
+                reads = sum(r.written for r in readers)
+    finally:
+        for r in readers:
+            r.close()
+    warm = min(60.0, seconds / 3)
+    kept = [s for s in samples if s.t - samples[0].t >= warm]
+    quarter = max(1, len(kept) // 4)
+    return StoreLoad(
+        seconds, cpu_percent(kept[0], kept[-1]), kept[0].rss_mb, kept[-1].rss_mb,
+        slope_per_min(kept), cpu_percent(kept[0], kept[quarter]),
+        cpu_percent(kept[-1 - quarter], kept[-1]), reads,
+    )  # fmt: skip
+
+
+async def _sample(daemon: Measured, seconds: float) -> list[Sample]:
+    samples = [daemon.sample()]
+    step = min(SAMPLE_S, seconds / 8)
+    while samples[-1].t - samples[0].t < seconds:
+        await asyncio.sleep(step)
+        samples.append(daemon.sample())
+    return samples
