@@ -93,11 +93,40 @@ class DeviceStatus(EventBase):
     detail: str | None = None
 
 
+class ActionExecuted(EventBase):
+    """A local rule acted on an output (docs/rules.md); ``zone`` and ``subject`` are those of
+    the triggering event, so the central side can join exposures to pickups."""
+
+    type: Literal["action.executed"] = "action.executed"
+    rule: str
+    trigger: str  # the id of the event that made the rule fire
+    output: str
+    action: str  # show | clear | switch | blink
+    ok: bool
+    error: str | None = None
+    latency_ms: float  # from the rule firing to the output's acknowledgement (or giving up)
+    attempts: int = 1
+
+
 Event = Annotated[
-    PresenceEnter | PresenceDwell | PresenceExit | ItemMoved | ShelfWeight | DeviceStatus,
+    PresenceEnter
+    | PresenceDwell
+    | PresenceExit
+    | ItemMoved
+    | ShelfWeight
+    | DeviceStatus
+    | ActionExecuted,
     Field(discriminator="type"),
 ]
-AnyEvent = PresenceEnter | PresenceDwell | PresenceExit | ItemMoved | ShelfWeight | DeviceStatus
+AnyEvent = (
+    PresenceEnter
+    | PresenceDwell
+    | PresenceExit
+    | ItemMoved
+    | ShelfWeight
+    | DeviceStatus
+    | ActionExecuted
+)
 EVENT_TYPES: Final = (
     "presence.enter",
     "presence.dwell",
@@ -106,4 +135,5 @@ EVENT_TYPES: Final = (
     "item.putback",
     "shelf.weight",
     "device.status",
+    "action.executed",
 )
