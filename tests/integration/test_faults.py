@@ -49,9 +49,10 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(60)]
 
 BASE: Final = "silentcommerce/v1/store-042/gw-f"
 TICK_S: Final = 0.1  # a real RDM6300 repeats a card in the field every 100-200 ms
-# The presence stage enters after two reads; five (half a second in the field) leave room for
-# a daemon that the OS does not schedule for a few hundred ms on a loaded two-core machine.
-READS_PER_CARD: Final = 5
+# The presence stage enters after two reads close enough together; ten (a second in the field,
+# as a card held to a reader) leave room for a daemon that the OS does not schedule for a few
+# hundred ms on a loaded two-core machine (reads that arrive in one chunk count once).
+READS_PER_CARD: Final = 10
 # Reads of one card closer than the stage's dedup time (20 ms) count once; when this process is
 # busy (the collector takes a drain burst) ticks must still not be written back to back.
 MIN_GAP_S: Final = 0.03
@@ -86,7 +87,7 @@ class Feeder:
     ``READS_PER_CARD`` consecutive ticks, then never again."""
 
     port: SimPort
-    cards_per_tick: int = 20
+    cards_per_tick: int = 10
     cards: int = 0
     frames: int = 0
     paused: bool = True  # until the daemon has the port open: pyserial flushes input at open
