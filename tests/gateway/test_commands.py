@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.commands import AnyCommand, OutputError, RelaySwitch
+from gateway.commands.channel import CommandChannel
 from gateway.commands.ledger import CommandLedger
 from gateway.commands.models import MAX_PAYLOAD_BYTES, OutputKind
 from gateway.commands.router import CommandRouter
@@ -174,3 +175,18 @@ def test_send_fills_in_command_id_and_expiry_but_keeps_given_ones() -> None:
 def test_send_refuses_what_is_not_a_json_object(text: str) -> None:
     with pytest.raises(ValueError, match="JSON"):
         prepare(text, 15)
+
+
+async def test_the_channel_takes_only_p_cmd_output_topics(outbox: Outbox) -> None:
+    relay = Recorder()
+    counted: list[int] = []
+    channel = CommandChannel(
+        router_for(outbox, relay), "p/s/g", lambda router: counted.append(router.executed)
+    )
+    assert channel.topic_filter == "p/s/g/cmd/+"
+    for topic in ["p/s/g/cmd/", "p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
+        channel.receive(topic, switch(f"c-{len(topic)}"))
+    channel.receive("p/s/g/cmd/relay-1", switch("c-ok"))
+    await asyncio.sleep(0.05)
+    assert [c.command_id for c in relay.done] == ["c-ok"]
+    assert counted == [1]
