@@ -175,7 +175,7 @@ def test_every_event_is_accounted_for_and_seq_stays_contiguous(
     """Whatever mix of appends, deliveries and restarts: stored seqs form one run ending at
     last_seq, and accepted + held + dropped + lost equals what was offered."""
     path = tmp_path_factory.mktemp("prop") / "o.db"
-    outbox = Outbox.open(path, max_bytes=LIMIT)
+    outbox = Outbox.open(path, max_bytes=LIMIT, synchronous="normal")
     offered = 0
     for op, arg in ops:
         if op == "append" and isinstance(arg, list):
@@ -185,7 +185,7 @@ def test_every_event_is_accounted_for_and_seq_stays_contiguous(
             outbox.mark_delivered(r.seq for r in outbox.pending(limit=arg))
         else:
             outbox.close()
-            outbox = Outbox.open(path, max_bytes=LIMIT)
+            outbox = Outbox.open(path, max_bytes=LIMIT, synchronous="normal")
         stored = [r.seq for r in outbox.pending(limit=100_000)]
         assert stored == list(range(outbox.last_seq - len(stored) + 1, outbox.last_seq + 1))
         b = outbox.backlog()
