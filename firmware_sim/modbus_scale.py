@@ -10,7 +10,8 @@ the request (so wobble and noise are live). Writing a map's tare code to its com
 tares that channel; its zero code re-zeroes it. Addresses nobody maps get Modbus exception 2, a
 request for another device id gets silence, as on an RS485 bus.
 
-``scale_device`` is the builder that adds scales to ``python -m firmware_sim`` and the demo.
+``scale_device`` is the builder that adds scales to ``python -m firmware_sim`` and the demo
+(``firmware_sim.station.DEVICE_BUILDERS``).
 
 Fault knobs: ``silent`` (no replies at all, a disconnected transmitter) and ``exception_next``
 (answer the next requests with these exception codes).
@@ -54,7 +55,7 @@ from firmware_sim.pty import PortClosedError, SimPort
 from firmware_sim.shelf import Shelf, ShelfAction, play, shelf_actions, stock
 
 if TYPE_CHECKING:
-    from firmware_sim.__main__ import RunContext, SimDevice
+    from firmware_sim.station import RunContext, SimDevice
 
 
 @dataclass(slots=True)
@@ -173,8 +174,8 @@ def scale_device(args: argparse.Namespace, ctx: RunContext) -> list[SimDevice]:
     change its load, customers stopping at the shelf make it wobble.
 
     Reads ``args.scale_zones`` (comma-separated) and ``args.scale_noise_g`` where present."""
-    # Imported here: the runner imports its builders, so a module-level import would be a cycle.
-    from firmware_sim.__main__ import SimDevice  # noqa: PLC0415
+    # Imported here: the station imports its builders, so a module-level import would be a cycle.
+    from firmware_sim.station import SimDevice  # noqa: PLC0415
 
     zones = _scale_zones(args, ctx.scenario.zones)
     noise = float(getattr(args, "scale_noise_g", None) or SCALE_NOISE_G)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.__main__ import RunContext
 from firmware_sim.modbus_scale import scale_device
 from firmware_sim.scenario import Scenario, ScenarioClock, Subject, Visit
 from firmware_sim.shelf import Shelf, item_grams, shelf_actions, stock
+from firmware_sim.station import RunContext
 from gateway.clock import SystemClock
 from gateway.config import ModbusScaleSensor
 from gateway.devices.base import DeviceContext
