@@ -196,3 +196,13 @@ def test_every_event_is_accounted_for_and_seq_stays_contiguous(
         assert set(b.dropped) <= {"shelf.weight"}
         assert b.last_seq + b.held + sum(b.dropped.values()) + b.lost == offered
     outbox.close()
+
+
+@pytest.mark.parametrize(("setting", "level"), [("full", 2), ("normal", 1)])
+def test_marking_delivered_keeps_the_configured_synchronous_level(
+    tmp_path: Path, setting: str, level: int
+) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", synchronous=setting)
+    outbox.append([enter(1)])
+    outbox.mark_delivered([1])
+    assert outbox.db.execute("PRAGMA synchronous").fetchone()[0] == level
