@@ -255,7 +255,7 @@ def _output_problems(action: ActionConfig, output: OutputConfig) -> list[Located
         out.append((("line",), f"{output.id} has {output.lines} line(s)"))
     if isinstance(output, OpenEPaperLinkOutput) and action.tag not in output.tags:
         tags = ", ".join(output.tags)
-        out.append((("tag",), f"name one of {output.id}'s tags ({tags})"))
+        out.append((("tag",), f"name one of the tags of {output.id} ({tags})"))
     return out
 
 
