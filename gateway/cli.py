@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--config", type=Path, default=Path("/etc/silentgate/silentgate.toml"))
     doctor.add_argument("--no-broker", action="store_true", help="skip the broker connection")
 
+    send = sub.add_parser("send", help="send a command to an output and wait for its result")
+    from gateway.send import add_arguments as add_send_arguments  # noqa: PLC0415
+
+    add_send_arguments(send)
+
     tail = sub.add_parser("tail", help="print events and status as a central server sees them")
     tail.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -63,24 +68,31 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    match args.command:
-        case "run":
-            return _run(args.config, args.log_level)
-        case "check-config":
-            return _check_config(args.file)
-        case "demo":
-            from gateway.demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
+    return _COMMANDS[args.command](args)
 
-            return run_demo(args)
-        case "doctor":
-            from gateway.doctor import run as run_doctor  # noqa: PLC0415
 
-            return run_doctor(args)
-        case "tail":
-            from gateway.tail import run_tail  # noqa: PLC0415
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
 
-            return run_tail(args)
-    return EXIT_USAGE
+    return run_demo(args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from gateway.doctor import run as run_doctor  # noqa: PLC0415
+
+    return run_doctor(args)
+
+
+def _send(args: argparse.Namespace) -> int:
+    from gateway.send import run as run_send  # noqa: PLC0415
+
+    return run_send(args)
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from gateway.tail import run_tail  # noqa: PLC0415
+
+    return run_tail(args)
 
 
 def _check_config(file: Path) -> int:
@@ -133,6 +145,16 @@ async def _serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await daemon.serve(stop.wait, Notifier())
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": lambda args: _run(args.config, args.log_level),
+    "check-config": lambda args: _check_config(args.file),
+    "demo": _demo,
+    "doctor": _doctor,
+    "send": _send,
+    "tail": _tail,
+}
 
 
 def _use_systemd_cache_dir() -> None:
