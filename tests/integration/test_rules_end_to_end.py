@@ -1,7 +1,8 @@
 """A rule with no broker: a simulated ThingMagic reader and a simulated display on ptys, and
 ``silentgate run`` as a separate process whose broker port is closed. The customer dwells, the
 display shows the rule's text at once; when a broker appears on that port later, the
-``action.executed`` event about it is delivered, naming the rule and the dwell that fired it."""
+``action.executed`` event about it is delivered, naming the rule and the dwell that fired it, and
+content the central server then pushes is cached on disk."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from firmware_sim.display import DisplaySim
@@ -39,6 +41,8 @@ pytestmark = [
 ]
 
 SECRET = "rules-secret"
+BASE = "silentcommerce/v1/store-042/gw-rules"
+TITLE = '{"title": "Fresh bread"}'
 CUSTOMER = customer_epc("C0FFEE", 11)
 # The customer stands at shelf-a long enough for its 1 s dwell, well after the daemon is up.
 SCENARIO = Scenario(
@@ -105,6 +109,13 @@ async def sims(tmp_path: Path) -> AsyncIterator[tuple[SimPort, SimPort, DisplayS
                 task.cancel()
 
 
+def cached(tmp: Path) -> str:
+    try:
+        return (tmp / "outbox.content.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 async def until(condition: Any, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
@@ -128,13 +139,17 @@ async def test_a_rule_fires_offline_and_its_event_is_delivered_once_a_broker_app
             events: list[dict[str, Any]] = []
             with BrokerProcess(port=port) as broker:
                 ready = asyncio.Event()
-                topic = "silentcommerce/v1/store-042/gw-rules/event/#"
+                topic = f"{BASE}/event/#"
                 listener = asyncio.create_task(
                     subscribe(broker.url, topic, lambda kind, obj: events.append(obj), ready)
                 )
                 await ready.wait()
                 try:
                     await until(lambda: any(e["type"] == "action.executed" for e in events), 60)
+                    # Content pushed now is cached on disk for the next time the broker is away.
+                    async with aiomqtt.Client("127.0.0.1", port) as central:
+                        await central.publish(f"{BASE}/content/zone/shelf-a", TITLE, 1, True)
+                    await until(lambda: "Fresh bread" in cached(tmp_path), 30)
                 finally:
                     listener.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
