@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Protocol
 
-from gateway.events import AnyEvent, ItemMoved, PresenceDwell, PresenceExit, ShelfWeight, parse_ts
+from gateway.events import AnyEvent, ItemMoved, PresenceDwell, PresenceExit, ShelfWeight
 from gateway.rules.templates import Value
 
 
@@ -57,7 +57,7 @@ class EventContext:
             case "kind" | "gtin" | "serial" if subject is not None:
                 value = getattr(subject, name)
             case "time":
-                value = datetime.fromtimestamp(parse_ts(event.ts), self._tz).strftime("%H:%M")
+                value = datetime.fromisoformat(event.ts).astimezone(self._tz).strftime("%H:%M")
             case "dwell_s" if isinstance(event, PresenceDwell | PresenceExit):
                 value = event.dwell_s
             case "grams" | "delta_g" if isinstance(event, ShelfWeight):

@@ -21,6 +21,7 @@ order in the file. A candidate is granted when:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from gateway.config.rules import (
     RuleConfig,
     TriggerConfig,
 )
-from gateway.events import AnyEvent, PresenceDwell, PresenceExit, ShelfWeight, parse_ts
+from gateway.events import AnyEvent, PresenceDwell, PresenceExit, ShelfWeight
 from gateway.rules.context import ContentLookup, EventContext
 from gateway.rules.templates import Template
 
@@ -60,6 +61,7 @@ class _Rule:
     index: int
     config: RuleConfig
     templates: tuple[Template | None, ...]  # one per action, parsed once
+    window: tuple[int, int] | None  # trigger.between in minutes, parsed once
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +89,15 @@ class RuleEngine:
         tz: tzinfo | None = None,
     ) -> None:
         """``tz``: the shop's time zone for ``between`` and ``days`` (None: the system's)."""
-        self._by_type: dict[str, list[_Rule]] = {}
+        # Rules by (event type, zone), None for any zone: most events concern a few rules.
+        self._index: dict[tuple[str, str | None], list[_Rule]] = {}
         for index, rule in enumerate(rules):
             if rule.enabled:
                 templates = tuple(a.template() for a in rule.actions)
-                self._by_type.setdefault(rule.trigger.event, []).append(
-                    _Rule(index, rule, templates)
-                )
+                compiled = _Rule(index, rule, templates, rule.trigger.window_minutes())
+                zones: list[str | None] = [*rule.trigger.zones] or [None]
+                for zone in zones:
+                    self._index.setdefault((rule.trigger.event, zone), []).append(compiled)
         self._content = content
         self._tz = tz
         self.intervals = output_intervals(rules)
@@ -109,7 +113,7 @@ class RuleEngine:
         self._batch += 1
         candidates: list[_Candidate] = []
         for e_index, event in enumerate(events):
-            for rule in self._by_type.get(event.type, ()):
+            for rule in self._rules_for(event):
                 candidates += self._match(event, e_index, rule, now)
         if not candidates:
             return []
@@ -120,9 +124,15 @@ class RuleEngine:
         self._prune(now)
         return granted
 
+    def _rules_for(self, event: AnyEvent) -> list[_Rule]:
+        anywhere = self._index.get((event.type, None), [])
+        if event.zone is None:
+            return anywhere
+        return self._index.get((event.type, event.zone), []) + anywhere
+
     def _match(self, event: AnyEvent, e_index: int, r: _Rule, now: float) -> list[_Candidate]:
         rule = r.config
-        if not (self._triggers(rule.trigger, event) and self._conditions(rule, event)):
+        if not (self._triggers(r, event) and self._conditions(rule, event)):
             return []
         context = EventContext(event, self._content, self._tz)
         firing = (self._batch, e_index, r.index)
@@ -166,7 +176,8 @@ class RuleEngine:
             self._fired[c.cooldown] = (now, c.firing)
         return True
 
-    def _triggers(self, t: TriggerConfig, event: AnyEvent) -> bool:
+    def _triggers(self, r: _Rule, event: AnyEvent) -> bool:
+        t = r.config.trigger
         if t.zones and event.zone not in t.zones:
             return False
         subject = event.subject
@@ -178,13 +189,12 @@ class RuleEngine:
             return False
         if t.weight_below_g is not None and not _below(event, t.weight_below_g):
             return False
-        return self._in_window(t, event)
+        return self._in_window(t, r.window, event)
 
-    def _in_window(self, t: TriggerConfig, event: AnyEvent) -> bool:
-        window = t.window_minutes()
+    def _in_window(self, t: TriggerConfig, window: tuple[int, int] | None, event: AnyEvent) -> bool:
         if window is None and not t.days:
             return True
-        local = datetime.fromtimestamp(parse_ts(event.ts), self._tz)
+        local = local_time(event.ts, self._tz)
         day = DAYS[local.weekday()]
         minute = local.hour * 60 + local.minute
         if window is None:
@@ -218,6 +228,12 @@ class RuleEngine:
             if has != c.gtin_content:
                 return False
         return True
+
+
+@functools.lru_cache(maxsize=256)
+def local_time(ts: str, tz: tzinfo | None) -> datetime:
+    """An event's ``ts`` in the shop's time; cached, as every rule of a batch asks again."""
+    return datetime.fromisoformat(ts).astimezone(tz)
 
 
 def _dwelled(event: AnyEvent, min_dwell_s: float) -> bool:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gateway.config.rules import RuleConfig
 from gateway.events import (
     AnyEvent,
+    DeviceStatus,
     ItemMoved,
     PresenceDwell,
     PresenceEnter,
@@ -358,3 +359,32 @@ def test_no_output_gets_two_actions_closer_than_its_rate_limit(
         for who in (ALICE, BOB, "c3" * 32):
             times = [p.at for p in granted if p.rule == r.id and p.trigger.subject == customer(who)]
             assert all(b - a >= r.cooldown_s for a, b in itertools.pairwise(times))
+
+
+def test_rules_with_and_without_zones_each_fire_once() -> None:
+    anywhere = rule(
+        "anywhere", cooldown_s=0, actions=[{"output": "d1", "do": "clear", "min_interval_s": 0}]
+    )
+    here = rule(
+        "here",
+        cooldown_s=0,
+        trigger={"event": "presence.dwell", "zones": ["shelf-a"]},
+        actions=[{"output": "d2", "do": "clear", "min_interval_s": 0}],
+    )
+    status = rule(
+        "status",
+        cooldown_s=0,
+        trigger={"event": "device.status"},
+        actions=[{"output": "d3", "do": "clear", "min_interval_s": 0}],
+    )
+    e = engine(anywhere, here, status)
+    down = DeviceStatus(
+        id="s1", ts=format_ts(MONDAY_10), store="s", gateway="g", device="door", state="down"
+    )
+    planned = e.feed([dwell(ALICE), dwell(BOB, zone="shelf-b"), down], now=0.0)
+    assert sorted((p.rule, p.trigger.zone or p.trigger.type) for p in planned) == [
+        ("anywhere", "shelf-a"),
+        ("anywhere", "shelf-b"),
+        ("here", "shelf-a"),
+        ("status", "device.status"),
+    ]
