@@ -146,6 +146,11 @@ class Dispatcher:
                 error = str(exc) or type(exc).__name__
             except TimeoutError:
                 return f"not acknowledged within {deadline_s:g} s: {error}", attempts
+            except Exception as exc:
+                # As in CommandRouter: a bug in one output costs one failed action, not the
+                # dispatcher (whose TaskGroup would end every other action with it).
+                log.exception("output %s failed on %s", getattr(executor, "id", "?"), command)
+                return f"internal error: {type(exc).__name__}: {exc}", attempts
             await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
             delay = min(2 * delay, RETRY_DELAY_S[1])
         return error, attempts

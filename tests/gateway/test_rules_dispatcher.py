@@ -181,3 +181,18 @@ async def test_submitted_actions_run_beside_the_caller_and_each_becomes_an_event
     body = shown.to_json()
     assert '"type":"action.executed"' in body
     assert '"trigger":"trigger-1"' in body
+
+
+class Broken(FakeOutput):
+    async def execute(self, command: AnyCommand) -> None:
+        raise KeyError("a bug in the session")
+
+
+async def test_a_bug_in_an_output_fails_its_action_and_nothing_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = dispatcher({"disp": Broken("serial-display")})
+    error, attempts = await d.execute(planned("disp", "x", do="show"))
+    assert error == "internal error: KeyError: 'a bug in the session'"
+    assert attempts == 1
+    assert "failed on" in caplog.text
