@@ -19,6 +19,7 @@ from typing import Any
 
 from firmware_sim.em4100 import Em4100Sim
 from firmware_sim.faults import Faults
+from firmware_sim.modbus_scale import scale_device
 from firmware_sim.pty import Chunking, SimPort
 from firmware_sim.scenario import Scenario
 from firmware_sim.thingmagic import ThingMagicSim
@@ -115,7 +116,7 @@ def em4100_reader(args: argparse.Namespace, ctx: RunContext) -> list[SimDevice]:
     return [SimDevice("cards", port, sim.run, toml)]
 
 
-DEVICE_BUILDERS: list[DeviceBuilder] = [thingmagic_reader, em4100_reader]
+DEVICE_BUILDERS: list[DeviceBuilder] = [thingmagic_reader, em4100_reader, scale_device]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -135,6 +136,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--card-customers", type=int, default=3,
                    help="customers with 125 kHz EM4100 cards, read at the entrance")  # fmt: skip
     p.add_argument("--customer-prefix", default="C0FFEE")
+    p.add_argument(
+        "--scale-zones", help="zones with a shelf scale, comma-separated (default: all shelves)"
+    )
+    p.add_argument("--scale-noise-g", type=float, default=None, help="scale noise, grams (sd)")
     p.add_argument("--truth", type=Path, help="write the ground truth JSON here")
     p.add_argument("--miss-rate", type=float, default=0.1)
     p.add_argument("--burst-miss", type=float, default=0.6)

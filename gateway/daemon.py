@@ -18,6 +18,7 @@ from typing import Final, assert_never
 
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
+from gateway.commands import CommandRouter
 from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState, Session
 from gateway.devices.em4100 import Em4100Session
@@ -28,6 +29,7 @@ from gateway.eventfactory import EventFactory
 from gateway.fusion import FusionStage
 from gateway.notify import Notifier
 from gateway.outbox import Outbox
+from gateway.outputs import Outputs
 from gateway.pipeline import IDLE_WAKE_S, Pipeline
 from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
@@ -72,14 +74,18 @@ class Daemon:
         self.pseudonymizer = Pseudonymizer.from_file(
             config.privacy.customer_ids, config.privacy.secret_file
         )
-        self.outbox = Outbox.open(config.storage.path, synchronous=config.storage.synchronous)
+        self.outbox = Outbox.from_config(config.storage)
         zones = config.all_zones()
         self.zone_names = [z.id for z in zones]
         self.devices: list[DeviceConfig] = [*config.readers, *config.sensors]
         self.subjects = Subjects()
         self.stage = PresenceStage([ZoneParams(z.id, z.dwell_s) for z in zones])
         self.status = StatusBoard(self.outbox.backlog)
-        self.uplink = Uplink(config, self.outbox, self.status)
+        self.outputs = Outputs(config.outputs, self._on_output_state)
+        for output in config.outputs:
+            self.status.set_device(output.id, DeviceState.STARTING.value)
+        commands = CommandRouter.on_outbox(self.outbox, self.outputs)
+        self.uplink = Uplink(config, self.outbox, self.status, commands)
         shelf, fusion = self._shelf_stages()
         self.factory = EventFactory(
             store=config.site.store,
@@ -137,6 +143,11 @@ class Daemon:
         self.pipeline.add_event(self.factory.device_status(device, state.value, detail))
         self._first_attempts[device].set()
 
+    def _on_output_state(self, output: str, state: DeviceState, detail: str | None) -> None:
+        # Outputs do not hold up READY: a display that is down must not keep readers waiting.
+        self.status.set_device(output, state.value, detail)
+        self.pipeline.add_event(self.factory.device_status(output, state.value, detail))
+
     async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
         log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
         self.stage.warm_up()
@@ -147,6 +158,7 @@ class Daemon:
                     async with asyncio.TaskGroup() as inner:
                         self._start_devices(inner)
                         inner.create_task(self.pipeline.run())
+                        inner.create_task(self.outputs.run())
                         inner.create_task(self._ready_and_watchdog(notifier))
                         inner.create_task(_raise_when(shutdown))
                 except* Shutdown:
