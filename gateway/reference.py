@@ -203,6 +203,7 @@ def asyncapi() -> dict[str, Any]:
             "messages": {"status": {"payload": {"type": "object", "required": ["state"]}}},
         },
     }
+    _add_commands(channels, schemas, params)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -217,6 +218,44 @@ def asyncapi() -> dict[str, Any]:
         },
         "components": {"schemas": schemas, "messages": messages},
     }
+
+
+def _add_commands(
+    channels: dict[str, Any], schemas: dict[str, Any], params: dict[str, Any]
+) -> None:
+    """``P/cmd/{output_id}`` (in, one schema per output kind) and its results (out)."""
+    from gateway.commands import SCHEMAS  # noqa: PLC0415
+
+    base = "{topic_prefix}/{store}/{gateway}/cmd/{output_id}"
+    messages = {}
+    for kind, adapter in SCHEMAS.items():
+        name = "Command_" + kind.replace("-", "_")
+        schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+        messages[kind] = {"name": name, "payload": {"$ref": f"#/components/schemas/{name}"}}
+    channels["commands"] = {
+        "address": base,
+        "parameters": {**params, "output_id": {}},
+        "description": "A command for one configured output (QoS 1); the schema depends on "
+        "the output's driver. Refused unless valid, unexpired and new (command_id).",
+        "messages": messages,
+    }
+    channels["commandResults"] = {
+        "address": base + "/result",
+        "parameters": {**params, "output_id": {}},
+        "description": "One result per command received, refused ones included (QoS 1).",
+        "messages": {"result": {"payload": {
+            "type": "object",
+            "required": ["command_id", "ok", "error", "ts"],
+            "properties": {
+                "command_id": {"type": ["string", "null"]},
+                "ok": {"type": "boolean"},
+                "error": {"type": ["string", "null"]},
+                "ts": {"type": "string"},
+            },
+        }}},
+    }  # fmt: skip
 
 
 def write(docs: Path = DOCS) -> list[Path]:
