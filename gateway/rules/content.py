@@ -103,11 +103,16 @@ class ContentStore:
             return
         self._dirty = False
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(self._snapshot(), f, ensure_ascii=False, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with tmp.open("w", encoding="utf-8") as f:
+                json.dump(self._snapshot(), f, ensure_ascii=False, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            # The cache only helps while the broker is away; a full disk must not stop rules.
+            self._dirty = True
+            log.warning("cannot write the content cache %s: %s", self.path, exc)
 
     async def run(self) -> None:
         """Write changes every SAVE_INTERVAL_S until cancelled; flush again at shutdown."""

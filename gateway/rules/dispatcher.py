@@ -119,8 +119,16 @@ class Dispatcher:
         except ValueError as exc:
             return str(exc), 0
         attempts = 0
-        for step in steps:
-            error, tries = await self._step(executor, step.command, planned.action.deadline_s)
+        deadline_s = planned.action.deadline_s
+        for number, step in enumerate(steps, start=1):
+            # Each step gets its own id and expiry when it starts: a blink's later pulses must
+            # not inherit a deadline that ran out while the earlier ones were shown.
+            expires = datetime.fromtimestamp(time.time() + deadline_s, UTC)
+            command_id = step.command.command_id + (f".{number}" if len(steps) > 1 else "")
+            command = step.command.model_copy(
+                update={"command_id": command_id, "expires_at": expires}
+            )
+            error, tries = await self._step(executor, command, deadline_s)
             attempts += tries
             if error is not None:
                 return error, attempts
@@ -156,29 +164,29 @@ class Dispatcher:
         return error, attempts
 
     def steps(self, planned: Planned) -> list[Step]:
-        """The commands that carry out ``planned`` on its output (ValueError if none can)."""
+        """The commands that carry out ``planned`` on its output (ValueError if none can);
+        ``expires_at`` is set when each one starts."""
         action, output = planned.action, self._outputs.get(planned.output)
-        command_id = f"rule.{planned.rule}.{next(self._ids)}"
-        expires = datetime.fromtimestamp(time.time() + action.deadline_s, UTC)
-        common = {"command_id": command_id, "expires_at": expires}
+        cid = f"rule.{planned.rule}.{next(self._ids)}"
         match action.do:
             case "switch":
-                return [Step(RelaySwitch(**common, action="switch", channel=action.channel,
-                                         on=action.on, duration_s=action.duration_s))]  # fmt: skip
+                switch = RelaySwitch(command_id=cid, action="switch", channel=action.channel,
+                                     on=action.on, duration_s=action.duration_s)  # fmt: skip
+                return [Step(switch)]
             case "blink":
-                half = action.period_s / 2
-                on = RelaySwitch(**common, action="switch", channel=action.channel, on=True,
-                                 duration_s=half)  # fmt: skip
-                return [Step(on, action.period_s)] * (action.times - 1) + [Step(on)]
+                pulse = RelaySwitch(command_id=cid, action="switch", channel=action.channel,
+                                    on=True, duration_s=action.period_s / 2)  # fmt: skip
+                return [Step(pulse, action.period_s)] * (action.times - 1) + [Step(pulse)]
             case "clear":
-                return [Step(DisplayClear(**common, action="clear"))]
+                return [Step(DisplayClear(command_id=cid, action="clear"))]
             case "show" if isinstance(output, OpenEPaperLinkOutput):
-                return [Step(_epaper(planned, output, common))]
+                return [Step(_epaper(planned, output, cid))]
             case "show":
                 width = output.line_length if isinstance(output, SerialDisplayOutput) else 0
                 text = (planned.text or "")[: min(width or DISPLAY_TEXT_MAX, DISPLAY_TEXT_MAX)]
-                return [Step(DisplayShow(**common, action="show", line=action.line, text=text,
-                                         duration_s=action.duration_s))]  # fmt: skip
+                show = DisplayShow(command_id=cid, action="show", line=action.line, text=text,
+                                   duration_s=action.duration_s)  # fmt: skip
+                return [Step(show)]
         raise ValueError(f"cannot {action.do} on {planned.output}")
 
     def _report(self, planned: Planned, error: str | None, attempts: int) -> None:
@@ -211,15 +219,13 @@ class Dispatcher:
         )
 
 
-def _epaper(
-    planned: Planned, output: OpenEPaperLinkOutput, common: dict[str, object]
-) -> EpaperShow:
+def _epaper(planned: Planned, output: OpenEPaperLinkOutput, command_id: str) -> EpaperShow:
     action = planned.action
     if action.tag is None or action.tag not in output.tags:
         raise ValueError(f"{output.id} has no tag {action.tag!r}")
     lines = (planned.text or "").split("\n")[:EPAPER_LINES]
     ttl = EPAPER_TTL_S if action.duration_s is None else max(1, math.ceil(action.duration_s))
     return EpaperShow.model_validate(
-        {**common, "action": "show", "mac": output.tags[action.tag],
+        {"command_id": command_id, "action": "show", "mac": output.tags[action.tag],
          "lines": [line[:EPAPER_TEXT_MAX] for line in lines], "ttl_s": ttl}
     )  # fmt: skip

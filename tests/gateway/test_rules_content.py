@@ -125,3 +125,10 @@ def test_the_subscription_routes_content_topics_only(tmp_path: Path) -> None:
     assert sub.receive("silentcommerce/v1/s1/g1/content/bogus/x", body(title="y"))  # refused
     assert s.zone("shelf-a") == {"title": "x"}
     assert (s.applied, s.refused) == (1, 1)
+
+
+def test_a_cache_that_cannot_be_written_keeps_the_content_in_memory(tmp_path: Path) -> None:
+    s = ContentStore.open(tmp_path / "missing-dir" / "outbox.content.json", wall=Wall())
+    s.apply("zone/shelf-a", body(title="x"))
+    s.flush()  # logs and carries on
+    assert s.zone("shelf-a") == {"title": "x"}

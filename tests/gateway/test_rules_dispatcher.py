@@ -100,6 +100,10 @@ async def test_a_blink_switches_the_channel_on_times_times_a_period_apart() -> N
     )
     commands = [c for _, c in lamp.commands if isinstance(c, RelaySwitch)]
     assert [(c.channel, c.on, c.duration_s) for c in commands] == [(2, True, 0.05)] * 3
+    assert len({c.command_id for c in commands}) == 3
+    expiries = [c.expires_at for c in commands]
+    assert expiries == sorted(expiries)
+    assert expiries[0] != expiries[-1]  # each pulse has its own deadline
     times = [t for t, _ in lamp.commands]
     assert all(0.09 <= b - a <= 0.3 for a, b in itertools.pairwise(times))
 
