@@ -133,13 +133,15 @@ class ActionConfig(Model):
 
 
 class RuleConfig(Model):
-    id: Name
-    trigger: TriggerConfig
-    conditions: ConditionsConfig = ConditionsConfig()
-    actions: list[ActionConfig] = Field(min_length=1, max_length=8)
+    """A local reaction to events: trigger, conditions, actions (docs/rules.md)."""
+
+    id: Name  # named in every action.executed event
+    trigger: TriggerConfig  # [rules.trigger]: event, zones, subject, thresholds, time window
+    conditions: ConditionsConfig = ConditionsConfig()  # offer, zone_content, gtin_content
+    actions: list[ActionConfig] = Field(min_length=1, max_length=8)  # [[rules.actions]]
     priority: Annotated[int, Field(ge=-1000, le=1000)] = 0  # higher wins an output
     cooldown_s: Annotated[float, Field(ge=0, le=86400)] = 30.0  # per rule and subject
-    enabled: bool = True
+    enabled: bool = True  # false keeps the rule in the file without running it
 
 
 # --- checks that need the whole file -------------------------------------------------------
