@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from typing import Any, Final
 
 from bench.loadgen import FakeReader, population, record
 from bench.proc import Measured, cpu_percent
-from gateway.tail import subscribe
 
 ZONES: Final = {1: "entrance", 2: "shelf-a", 3: "shelf-b", 4: "checkout"}
 TAGS: Final = 1000
@@ -105,19 +105,22 @@ def percentile(values: list[float], q: float) -> float:
 
 @contextlib.asynccontextmanager
 async def listener(broker: str, arrivals: dict[str, float]) -> AsyncIterator[None]:
-    def on_message(kind: str, obj: dict[str, Any]) -> None:
-        if kind == "event" and obj.get("type") == "presence.enter":
-            arrivals.setdefault(str(obj.get("subject", {}).get("id")), time.monotonic())
-
-    ready = asyncio.Event()
-    task = asyncio.create_task(subscribe(broker, TOPIC, on_message, ready))
-    await ready.wait()
+    """Fills ``arrivals`` (subject id -> monotonic receive time) from ``bench.listen``."""
+    argv = [sys.executable, "-m", "bench.listen", broker, TOPIC]
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        while (await proc.stdout.readline()).strip() != b"READY":
+            pass
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.sleep(0.5)
+        proc.terminate()
+        out, _ = await proc.communicate()
+        for line in out.decode().splitlines():
+            subject, t = line.rsplit(" ", 1)
+            arrivals.setdefault(subject, float(t))
 
 
 async def _markers(reader: FakeReader, seconds: float) -> list[str]:

@@ -81,8 +81,8 @@ def kernels(report: Report, plan: Plan) -> None:
              "|---:|---:|---:|---:|---:|"]  # fmt: skip
     for reads, tags in plan.kernel_cells:
         c = sweep.cell(reads, tags, plan.twin_reads)
-        lines.append(f"| {c.reads:,} | {c.tags:,} | {c.kernel_rps / 1e6:.1f} M | "
-                     f"{c.twin_rps / 1e6:.2f} M | {c.ratio:.0f} x |")  # fmt: skip
+        lines.append(f"| {c.reads:,} | {c.tags:,} | {c.kernel_rps:,.0f} | "
+                     f"{c.twin_rps:,.0f} | {c.ratio:.0f} x |")  # fmt: skip
         print("  " + lines[-1], flush=True)
     report.details += ["### Presence kernel (dedup + presence) vs its twin", "", *lines, ""]
 

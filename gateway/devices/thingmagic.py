@@ -59,7 +59,7 @@ STREAM_CHUNK: Final = 64 * 1024
 # serial adapter hands over a packet every few milliseconds while a reader streams; waking for
 # each costs more CPU than decoding it (bench: docs/benchmarks.md). The pause bounds the wakeups
 # to 1 / STREAM_COALESCE_S per reader, at the price of up to that much latency per read.
-STREAM_COALESCE_S: Final = 0.01
+STREAM_COALESCE_S: Final = 0.02
 
 
 def warm_up() -> None:

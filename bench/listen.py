@@ -1,0 +1,36 @@
+"""A subscriber in its own process, for read -> event latency: the benchmark's writer threads
+hold the GIL often enough to delay a receive timestamp taken in their process.
+
+    python -m bench.listen BROKER_URL TOPIC_FILTER
+
+Prints ``READY`` once subscribed, then ``<subject id> <time.monotonic()>`` for each
+presence.enter (CLOCK_MONOTONIC is one clock for every process on the machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+from gateway.tail import subscribe
+
+
+def main(url: str, topic: str) -> None:
+    def on_message(kind: str, obj: dict[str, Any]) -> None:
+        if kind == "event" and obj.get("type") == "presence.enter":
+            print(obj.get("subject", {}).get("id"), time.monotonic(), flush=True)
+
+    async def run() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(subscribe(url, topic, on_message, ready))
+        await ready.wait()
+        print("READY", flush=True)
+        await task
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
