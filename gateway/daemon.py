@@ -27,6 +27,7 @@ from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
 from gateway.eventfactory import EventFactory
 from gateway.fusion import FusionStage
+from gateway.metrics import MetricsServer, snapshot
 from gateway.notify import Notifier
 from gateway.outbox import Outbox
 from gateway.outputs import Outputs
@@ -106,6 +107,18 @@ class Daemon:
             fusion=fusion,
         )
         self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
+        self.sessions = [
+            make_session(
+                d, clock=self.clock, on_weight=functools.partial(self.pipeline.add_weight, i)
+            )
+            for i, d in enumerate(self.devices)
+        ]
+        self.status.telemetry = functools.partial(snapshot, self)
+        self.metrics = (
+            MetricsServer(self, config.metrics.host, config.metrics.port)
+            if config.metrics.enabled
+            else None
+        )
         self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
 
     def _shelf_stages(self) -> tuple[ShelfStage, FusionStage]:
@@ -159,6 +172,8 @@ class Daemon:
                         self._start_devices(inner)
                         inner.create_task(self.pipeline.run())
                         inner.create_task(self.outputs.run())
+                        if self.metrics is not None:
+                            inner.create_task(self.metrics.run())
                         inner.create_task(self._ready_and_watchdog(notifier))
                         inner.create_task(_raise_when(shutdown))
                 except* Shutdown:
@@ -174,9 +189,7 @@ class Daemon:
         log.info("stopped")
 
     def _start_devices(self, tg: asyncio.TaskGroup) -> None:
-        for device, ctx in zip(self.devices, self.contexts, strict=True):
-            on_weight = functools.partial(self.pipeline.add_weight, ctx.index)
-            session = make_session(device, clock=self.clock, on_weight=on_weight)
+        for session, ctx in zip(self.sessions, self.contexts, strict=True):
             tg.create_task(self._supervise(session, ctx))
 
     async def _supervise(self, session: Session, ctx: DeviceContext) -> None:

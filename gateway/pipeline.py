@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -26,6 +27,7 @@ from gateway.outbox import Outbox
 from gateway.presence import PresenceStage
 from gateway.reads import ReadCollector, Subjects
 from gateway.shelf import ShelfStage, WeightChange, WeightCollector
+from gateway.telemetry import Histogram
 from gateway.transitions import Transition
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class Pipeline:
         self.reads_total = 0
         self.weights_total = 0
         self.events_total = 0
+        self.events_by_type: dict[str, int] = {}
+        self.batches = 0
+        self.stage_seconds = Histogram()  # presence, shelf and fusion stages, per run
 
     def wake(self) -> None:
         self._wake.set()
@@ -93,9 +98,12 @@ class Pipeline:
     def step(self, now: float) -> list[AnyEvent]:
         batch = self.collector.drain()
         samples = self.weights.drain()
+        started = time.perf_counter()
         transitions = self._stage.feed(batch, now)
         changes = self._shelf.feed(samples, now)
         moves = self._fusion.feed(transitions, changes, now)
+        self.stage_seconds.observe(time.perf_counter() - started)
+        self.batches += 1
         self.reads_total += len(batch)
         self.weights_total += len(samples)
         return self._store(transitions, changes, moves, now)
@@ -128,5 +136,7 @@ class Pipeline:
             self._outbox.append(events)
             self._on_stored()
         self.events_total += len(events)
+        for event in events:
+            self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
         self.last_run = now
         return events

@@ -28,6 +28,8 @@ class StatusBoard:
         self.devices: dict[str, str] = {}
         self.details: dict[str, str] = {}
         self.counters: dict[str, int] = {}
+        # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
+        self.telemetry: Callable[[], dict[str, object]] | None = None
         self.changed = True
 
     def set_device(self, device: str, state: str, detail: str | None = None) -> None:
@@ -55,8 +57,11 @@ class StatusBoard:
             alerts = outbox_alerts(backlog)
             if alerts:
                 body["alerts"] = alerts
-            if self.counters:
-                body["counters"] = dict(self.counters)
+            counters: dict[str, object] = dict(self.counters)
+            if self.telemetry is not None:
+                counters.update(self.telemetry())
+            if counters:
+                body["counters"] = counters
         self.changed = False
         return json.dumps(body, separators=(",", ":"))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Final
 
@@ -34,6 +35,7 @@ from gateway.config.mqtt import read_password, tls_context
 from gateway.outbox import Outbox, Row
 from gateway.status import REFRESH_S, StatusBoard
 from gateway.supervise import Backoff
+from gateway.telemetry import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class Uplink:
         self._idle = False  # the pump has published everything and waits for new rows
         self.connected = asyncio.Event()
         self.published = 0
+        self.publish_seconds = Histogram()
 
     def wake(self) -> None:
         self._wake.set()
@@ -219,6 +222,7 @@ class Uplink:
                 payload = "[" + ",".join(r.body for r in rows) + "]"
             else:
                 topic, payload = f"{self.base}/event/{rows[0].type}", rows[0].body
+            started = time.perf_counter()
             await client.publish(
                 topic,
                 payload,
@@ -226,6 +230,7 @@ class Uplink:
                 properties=self._event_properties(rows),
                 timeout=PUBLISH_TIMEOUT_S,
             )
+            self.publish_seconds.observe(time.perf_counter() - started)  # until the PUBACK
             self._acked.extend(r.seq for r in rows)
             self.published += len(rows)
             if self._idle:

@@ -14,6 +14,7 @@ from gateway.config.mqtt import MqttConfig
 from gateway.config.outputs import OutputConfig
 from gateway.config.root import Config
 from gateway.config.sections import (
+    MetricsConfig,
     PrivacyConfig,
     SiteConfig,
     StorageConfig,
@@ -24,6 +25,7 @@ from gateway.config.sections import (
 __all__ = [
     "Config",
     "Em4100Reader",
+    "MetricsConfig",
     "ModbusScaleSensor",
     "MqttConfig",
     "OutputConfig",

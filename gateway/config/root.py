@@ -11,6 +11,7 @@ from gateway.config.devices import ReaderConfig, SensorConfig
 from gateway.config.mqtt import MqttConfig
 from gateway.config.outputs import OutputConfig
 from gateway.config.sections import (
+    MetricsConfig,
     PrivacyConfig,
     SiteConfig,
     StorageConfig,
@@ -30,6 +31,7 @@ class Config(Model):
     zones: list[ZoneConfig] = Field(default_factory=list)
     outputs: list[OutputConfig] = Field(default_factory=list)
     rules: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _check_whole(self) -> Config:

@@ -57,3 +57,12 @@ class TagsConfig(Model):
 class ZoneConfig(Model):
     id: ZoneId
     dwell_s: Annotated[float, Field(gt=0, le=86400)] = 5.0
+
+
+class MetricsConfig(Model):
+    """The Prometheus endpoint. Off by default; when on, it should stay on localhost (put a
+    reverse proxy or an SSH tunnel in front of it to scrape from elsewhere)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # the address to listen on
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0 picks a free port

@@ -74,6 +74,7 @@ class DeviceContext:
         self._zone_of = np.full(max(17, max(zones, default=0) + 1), -1, np.int32)
         for antenna, zone in zones.items():
             self._zone_of[antenna] = zone
+        self._antenna_reads = np.zeros(len(self._zone_of), np.int64)  # mapped reads per port
 
     def emit_read(
         self, raw_id: str, antenna: int, rssi: float = math.nan, kind: SubjectKind | None = None
@@ -90,6 +91,7 @@ class DeviceContext:
         subject = self._subjects.intern(raw_id, kind)
         self._collector.add(self._clock.now(), subject, zone, rssi, self.index, antenna)
         self.reads += 1
+        self._antenna_reads[antenna] += 1
         self._wake()
 
     def emit_reads(
@@ -115,7 +117,13 @@ class DeviceContext:
         subjects = np.array(ids, np.int32)
         self._collector.add_many(self._clock.now(), subjects, zones, rssi, self.index, antennas)
         self.reads += count
+        self._antenna_reads += np.bincount(antennas, minlength=len(self._antenna_reads))
         self._wake()
+
+    @property
+    def reads_by_antenna(self) -> dict[int, int]:
+        """Reads that reached the pipeline, per antenna port (0 for single-antenna readers)."""
+        return {int(a): int(n) for a, n in enumerate(self._antenna_reads) if n}
 
     def _subject_of(self, epc: bytes) -> int:
         subject = self._epc_ids.get(epc)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_end_to_end import HeldClock, start_daemon, stop_daemon, wait_for
+from harness import HeldClock, start_daemon, stop_daemon, wait_for
 
 from drivers.modbus_scale import generic_channel
 from firmware_sim.epc import Sgtin
