@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,7 +122,7 @@ def _run(file: Path, level: str) -> int:
             log.error("%s", problem)
         return EXIT_USAGE
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(file, config))
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
@@ -134,17 +133,13 @@ def _run(file: Path, level: str) -> int:
     return EXIT_OK
 
 
-async def _serve(config: Config) -> None:
-    # Imported here: numba and the drivers are not needed for --version or check-config.
-    from gateway.daemon import Daemon  # noqa: PLC0415
+async def _serve(file: Path, config: Config) -> None:
+    from gateway.lifecycle import Lifecycle  # noqa: PLC0415
     from gateway.notify import Notifier  # noqa: PLC0415
 
-    daemon = Daemon(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await daemon.serve(stop.wait, Notifier())
+    lifecycle = Lifecycle(file, config, Notifier())
+    lifecycle.install_signal_handlers()
+    await lifecycle.run()
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

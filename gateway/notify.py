@@ -19,6 +19,7 @@ class Notifier:
         watchdog = usec is not None and (pid is None or pid == str(os.getpid()))
         # Ping at half the interval, as sd_watchdog_enabled(3) recommends.
         self.watchdog_interval_s = int(usec) / 2e6 if watchdog and usec else None
+        self.reloading = False  # a stop that is part of a reload must not say STOPPING
 
     @property
     def enabled(self) -> bool:
@@ -38,4 +39,9 @@ class Notifier:
         self.notify("WATCHDOG=1")
 
     def stopping(self) -> None:
-        self.notify("STOPPING=1", "STATUS=stopping")
+        if not self.reloading:
+            self.notify("STOPPING=1", "STATUS=stopping")
+
+    def reload_started(self) -> None:
+        self.reloading = True
+        self.notify("RELOADING=1", "STATUS=reloading the config")
