@@ -58,7 +58,8 @@ STREAM_CHUNK: Final = 64 * 1024
 # Pause after each chunk so that the next read takes everything that arrived meanwhile. A USB
 # serial adapter hands over a packet every few milliseconds while a reader streams; waking for
 # each costs more CPU than decoding it (bench: docs/benchmarks.md). The pause bounds the wakeups
-# to 1 / STREAM_COALESCE_S per reader, at the price of up to that much latency per read.
+# to 1 / STREAM_COALESCE_S per reader, at the price of up to that much latency per read. A read
+# that filled STREAM_CHUNK left bytes waiting: no pause then, or the pause would cap the rate.
 STREAM_COALESCE_S: Final = 0.02
 
 
@@ -145,7 +146,7 @@ class ThingMagicSession:
             ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi)
             for raw in found.others(buf):
                 self._handle(Response.from_checked_bytes(raw), ctx)
-            await asyncio.sleep(STREAM_COALESCE_S)
+            await asyncio.sleep(0 if len(data) == STREAM_CHUNK else STREAM_COALESCE_S)
 
     def _handle(self, frame: Response, ctx: DeviceContext) -> None:
         try:
