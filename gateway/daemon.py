@@ -26,6 +26,7 @@ from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
 from gateway.eventfactory import EventFactory
+from gateway.events import ActionExecuted
 from gateway.fusion import FusionStage
 from gateway.metrics import MetricsServer, snapshot
 from gateway.notify import Notifier
@@ -35,6 +36,7 @@ from gateway.pipeline import IDLE_WAKE_S, Pipeline
 from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
 from gateway.reads import Subjects
+from gateway.rules.runtime import LocalRules
 from gateway.shelf import ScaleSpec, SettleParams, ShelfStage
 from gateway.status import StatusBoard
 from gateway.supervise import supervised
@@ -86,7 +88,8 @@ class Daemon:
         for output in config.outputs:
             self.status.set_device(output.id, DeviceState.STARTING.value)
         commands = CommandRouter.on_outbox(self.outbox, self.outputs)
-        self.uplink = Uplink(config, self.outbox, self.status, commands)
+        self.rules = LocalRules(config, self.outputs, self._action_done, clock=self.clock)
+        self.uplink = Uplink(config, self.outbox, self.status, commands, self.rules.content)
         shelf, fusion = self._shelf_stages()
         self.factory = EventFactory(
             store=config.site.store,
@@ -105,6 +108,7 @@ class Daemon:
             on_stored=self.uplink.wake,
             shelf=shelf,
             fusion=fusion,
+            on_events=self.rules.feed,
         )
         self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
         self.sessions = [
@@ -161,6 +165,9 @@ class Daemon:
         self.status.set_device(output, state.value, detail)
         self.pipeline.add_event(self.factory.device_status(output, state.value, detail))
 
+    def _action_done(self, event: ActionExecuted) -> None:
+        self.pipeline.add_event(event)
+
     async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
         log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
         self.stage.warm_up()
@@ -172,8 +179,10 @@ class Daemon:
                         self._start_devices(inner)
                         inner.create_task(self.pipeline.run())
                         inner.create_task(self.outputs.run())
+                        inner.create_task(self.rules.run())
                         if self.metrics is not None:
-                            inner.create_task(self.metrics.run())
+                            # A port already taken must not stop the gateway: retried, logged.
+                            inner.create_task(supervised("metrics", self.metrics.run))
                         inner.create_task(self._ready_and_watchdog(notifier))
                         inner.create_task(_raise_when(shutdown))
                 except* Shutdown:

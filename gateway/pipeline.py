@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from gateway.clock import Clock
@@ -47,6 +47,7 @@ class Pipeline:
         on_stored: Callable[[], None],
         shelf: ShelfStage | None = None,
         fusion: FusionStage | None = None,
+        on_events: Callable[[Sequence[AnyEvent], float], None] | None = None,
     ) -> None:
         self.collector = ReadCollector()
         self.weights = WeightCollector()
@@ -57,6 +58,7 @@ class Pipeline:
         self._outbox = outbox
         self._clock = clock
         self._on_stored = on_stored
+        self._on_events = on_events  # the local rules: they see every event stored
         self._wake = asyncio.Event()
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
@@ -135,6 +137,8 @@ class Pipeline:
         if events:
             self._outbox.append(events)
             self._on_stored()
+            if self._on_events is not None:
+                self._on_events(events, now)
         self.events_total += len(events)
         for event in events:
             self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1

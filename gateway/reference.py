@@ -152,6 +152,7 @@ def config_reference() -> str:
 
 def asyncapi() -> dict[str, Any]:
     from gateway.events import (  # noqa: PLC0415
+        ActionExecuted,
         DeviceStatus,
         ItemMoved,
         PresenceDwell,
@@ -161,7 +162,8 @@ def asyncapi() -> dict[str, Any]:
     )
 
     events: list[type[BaseModel]] = [
-        PresenceEnter, PresenceDwell, PresenceExit, ItemMoved, ShelfWeight, DeviceStatus
+        PresenceEnter, PresenceDwell, PresenceExit, ItemMoved, ShelfWeight, DeviceStatus,
+        ActionExecuted,
     ]  # fmt: skip
     schemas: dict[str, Any] = {}
     for model in events:

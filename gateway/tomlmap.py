@@ -49,6 +49,17 @@ class TomlMap:
                 return line
         return 1
 
+    def _within_arrays(self, dotted: tuple[str, ...]) -> Path:
+        """``[[rules.actions]]`` and ``[rules.trigger]`` belong to the last ``[[rules]]``
+        element: its index goes into the path, as pydantic locates errors."""
+        path: list[str | int] = []
+        for part in dotted[:-1]:
+            path.append(_normalise(part))
+            index = self._arrays.get(tuple(path))
+            if index is not None:
+                path.append(index)
+        return (*path, _normalise(dotted[-1]))
+
     def _scan(self, text: str) -> None:
         current: Path = ()
         skip_until: str | None = None
@@ -65,14 +76,14 @@ class TomlMap:
             if not line or line.startswith("#"):
                 continue
             if m := _ARRAY_RE.match(line):
-                base = tuple(_normalise(k) for k in _split_key(m.group(1)))
+                base = self._within_arrays(_split_key(m.group(1)))
                 index = self._arrays.get(base, -1) + 1
                 self._arrays[base] = index
                 current = (*base, index)
                 self.lines.setdefault(base, lineno)
                 self.lines[current] = lineno
             elif m := _TABLE_RE.match(line):
-                current = tuple(_normalise(k) for k in _split_key(m.group(1)))
+                current = self._within_arrays(_split_key(m.group(1)))
                 self.lines[current] = lineno
             elif m := _KEYVAL_RE.match(line):
                 key = (*current, *(_normalise(k) for k in _split_key(m.group(1))))

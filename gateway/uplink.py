@@ -33,6 +33,7 @@ from gateway.commands.router import CommandRouter
 from gateway.config import Config
 from gateway.config.mqtt import read_password, tls_context
 from gateway.outbox import Outbox, Row
+from gateway.rules.content import ContentStore, ContentSubscription
 from gateway.status import REFRESH_S, StatusBoard
 from gateway.supervise import Backoff
 from gateway.telemetry import Histogram
@@ -61,6 +62,7 @@ class Uplink:
         outbox: Outbox,
         status: StatusBoard,
         commands: CommandRouter | None = None,
+        content: ContentStore | None = None,
     ) -> None:
         self._config = config
         self._outbox = outbox
@@ -69,6 +71,7 @@ class Uplink:
         self._commands = (
             None if commands is None else CommandChannel(commands, self.base, status.count_commands)
         )
+        self._content = None if content is None else ContentSubscription(content, self.base)
         self._protocol = (
             aiomqtt.ProtocolVersion.V311
             if config.mqtt.protocol == "3.1.1"
@@ -167,6 +170,8 @@ class Uplink:
                     # Always running: aiomqtt's publish does not notice a dropped connection
                     # (it waits for its timeout); the message iterator does, and raises.
                     tg.create_task(self._command_loop(client))
+                    if self._content is not None:
+                        await client.subscribe(self._content.topic_filter, qos=1)
                     if self._commands is not None:
                         await client.subscribe(self._commands.topic_filter, qos=1)
                         window = self._config.mqtt.inflight
@@ -240,8 +245,11 @@ class Uplink:
 
     async def _command_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            topic, payload = message.topic.value, bytes(message.payload)
+            if self._content is not None and self._content.receive(topic, payload):
+                continue
             if self._commands is not None:
-                self._commands.receive(message.topic.value, bytes(message.payload))
+                self._commands.receive(topic, payload)
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         idle = 0.0

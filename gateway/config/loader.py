@@ -17,6 +17,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from gateway.config.root import Config
+from gateway.config.rules import check_rules
 from gateway.errors import ConfigError, Problem
 from gateway.tomlmap import TomlMap
 
@@ -42,6 +43,12 @@ def parse_config(text: str, name: str = "<config>", *, check_files: bool = True)
     except ValidationError as exc:
         problems = [_validation_problem(name, where, err) for err in exc.errors()]
         raise ConfigError(sorted(problems, key=lambda p: p.line)) from exc
+    rule_problems = [
+        Problem(name, where.line_of(loc), ".".join(str(p) for p in loc), message)
+        for loc, message in check_rules(config)
+    ]
+    if rule_problems:
+        raise ConfigError(sorted(rule_problems, key=lambda p: p.line))
     if check_files:
         problems = _file_problems(config, name, where)
         if problems:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, model_validator
 
 from gateway.config.base import Model
 from gateway.config.devices import ReaderConfig, SensorConfig
 from gateway.config.mqtt import MqttConfig
 from gateway.config.outputs import OutputConfig
+from gateway.config.rules import RuleConfig
 from gateway.config.sections import (
     MetricsConfig,
     PrivacyConfig,
@@ -30,15 +29,13 @@ class Config(Model):
     sensors: list[SensorConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
     outputs: list[OutputConfig] = Field(default_factory=list)
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
     metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _check_whole(self) -> Config:
         if not self.readers and not self.sensors:
             raise ValueError("at least one [[readers]] or [[sensors]] entry is required")
-        if self.rules:
-            raise ValueError("[[rules]] are not supported by this version yet")
         seen: set[str] = set()
         for device in (*self.readers, *self.sensors, *self.outputs):
             if device.id in seen:

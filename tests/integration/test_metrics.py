@@ -25,8 +25,12 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return str(response.read().decode())
+    """The metrics text, or "" while the endpoint is not listening yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+    except urllib.error.URLError:
+        return ""
 
 
 def metric(text: str, name: str, label: str = "") -> float:
