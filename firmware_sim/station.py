@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware_sim.display import DisplaySim
 from firmware_sim.em4100 import Em4100Sim
 from firmware_sim.faults import Faults
 from firmware_sim.modbus_scale import scale_device
@@ -116,7 +117,26 @@ def em4100_reader(args: argparse.Namespace, ctx: RunContext) -> list[SimDevice]:
     return [SimDevice("cards", port, sim.run, toml)]
 
 
-DEVICE_BUILDERS: list[DeviceBuilder] = [thingmagic_reader, em4100_reader, scale_device]
+def shelf_display(args: argparse.Namespace, ctx: RunContext) -> list[SimDevice]:
+    """A two-line serial display at the first shelf, for the daemon's rules to write to."""
+    zone = ctx.scenario.zones[1] if len(ctx.scenario.zones) > 1 else ctx.scenario.zones[0]
+    name = f"{zone}-display"
+    port = SimPort(ctx.link_dir, name, seed=ctx.seed + 11)
+    port.open()
+    sim = DisplaySim(port, lines=2)
+    toml = (
+        f'[[outputs]]\nid = "{name}"\ndriver = "serial-display"\nport = "{port.path}"\n'
+        "lines = 2\nline_length = 20\n"
+    )
+    return [SimDevice(name, port, sim.run, toml)]
+
+
+DEVICE_BUILDERS: list[DeviceBuilder] = [
+    thingmagic_reader,
+    em4100_reader,
+    scale_device,
+    shelf_display,
+]
 
 
 def parser() -> argparse.ArgumentParser:

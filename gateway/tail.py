@@ -47,6 +47,11 @@ def format_event(event: dict[str, Any]) -> str:
         extra = f" dwell {event['dwell_s']:.1f}s"
     elif event.get("rssi_dbm") is not None:
         extra = f" rssi {event['rssi_dbm']}"
+    elif event.get("type") == "action.executed":
+        outcome = "ok" if event.get("ok") else f"FAILED: {event.get('error')}"
+        extra = (
+            f" rule {event.get('rule')} -> {event.get('output')} {event.get('action')} {outcome}"
+        )
     elif event.get("type") == "device.status":
         extra = f" {event.get('device')} {event.get('state')} {event.get('detail') or ''}"
     ts = str(event.get("ts", ""))[11:23]

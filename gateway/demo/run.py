@@ -85,7 +85,34 @@ customer_prefixes = ["C0FFEE"]
 id = "entrance"
 dwell_s = 3.0
 
-{chr(10).join(d.toml for d in devices)}"""
+{chr(10).join(d.toml for d in devices)}
+# Local rules: they work with the broker down too (docs/rules.md).
+[[rules]]
+id = "dwell-greeting"
+cooldown_s = 60
+[rules.trigger]
+event = "presence.dwell"
+zones = ["shelf-a"]
+subject = "customer"
+[[rules.actions]]
+output = "shelf-a-display"
+do = "show"
+line = 1
+text = "Hello! {{offer.text|Coffee -20% today}}"
+duration_s = 10
+
+[[rules]]
+id = "picked-up"
+[rules.trigger]
+event = "item.pickup"
+zones = ["shelf-a"]
+[[rules.actions]]
+output = "shelf-a-display"
+do = "show"
+line = 2
+text = "GTIN {{gtin}}: good choice"
+duration_s = 5
+"""
 
 
 @contextlib.contextmanager
@@ -142,6 +169,7 @@ async def _demo(args: argparse.Namespace, workdir: Path, broker_url: str) -> int
                 )
             )
             await ready.wait()
+            tg.create_task(_stop_when_exited(daemon, stop))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(args.duration):
                     await stop.wait()
@@ -167,6 +195,13 @@ def _start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "gateway", "run", "--config", str(config)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )  # fmt: skip
+
+
+async def _stop_when_exited(daemon: subprocess.Popen[bytes], stop: asyncio.Event) -> None:
+    """A daemon that exits on its own (a bad config, a crash) ends the demo at once."""
+    while daemon.poll() is None:
+        await asyncio.sleep(0.2)
+    stop.set()
 
 
 async def _stop_daemon(daemon: subprocess.Popen[bytes]) -> None:
@@ -236,4 +271,7 @@ def _print_summary(
     print("# scored against the simulator's ground truth:")
     for line in result.summary().splitlines():
         print(f"#   {line}")
-    print(f"# daemon log: {workdir / 'daemon.log'} (removed on exit)")
+    if rc != 0:
+        print("# the daemon failed; its log:")
+        for line in (workdir / "daemon.log").read_text(errors="replace").splitlines()[-20:]:
+            print(f"#   {line}")
