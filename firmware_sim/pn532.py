@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Final, assert_never
 
@@ -40,9 +40,8 @@ from drivers.pn532 import (
     TypeATarget,
 )
 from drivers.pn532.frames import TFI_PN532_TO_HOST
-from drivers.sentinel import NEED_DATA
 from firmware_sim.faults import Faults, FrameMangler
-from firmware_sim.pty import PortClosedError, SimPort
+from firmware_sim.pty import SimPort, incoming_frames
 from firmware_sim.scenario import Scenario, ScenarioClock
 
 UID_HEX_LENGTHS: Final = (8, 14, 20)
@@ -113,17 +112,9 @@ class Pn532Sim:
 
     async def run(self) -> None:
         """Serve until the port is closed (PortClosedError) or the task is cancelled."""
-        decoder, generation = Pn532CommandDecoder(), self.port.generation
-        while True:
-            try:
-                data = await self.port.read()
-            except PortClosedError:
-                return
-            if self.port.generation != generation:  # replugged: a half frame died with the pty
-                decoder, generation = Pn532CommandDecoder(), self.port.generation
-            decoder.receive_data(data)
-            while (frame := decoder.next_frame()) is not NEED_DATA:
-                await self._handle(frame)
+        frames: AsyncIterator[Pn532Frame] = incoming_frames(self.port, Pn532CommandDecoder)
+        async for frame in frames:
+            await self._handle(frame)
 
     def stall(self, seconds: float) -> None:
         self.port.stall(seconds)

@@ -26,10 +26,25 @@ import errno
 import os
 import random
 import tty
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Protocol, Self, TypeVar
+
+from drivers.sentinel import NEED_DATA, NeedData
+
+F = TypeVar("F")
+F_co = TypeVar("F_co", covariant=True)
+
+
+class FrameSource(Protocol[F_co]):
+    """A driver decoder, as the simulators use one for what the host writes."""
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def next_frame(self) -> F_co | NeedData: ...
+
 
 READ_SIZE: Final = 4096
 
@@ -240,3 +255,24 @@ class SimPort:
         if data:
             self._inbox += data
             self._readable.set()
+
+
+async def incoming_frames(
+    port: SimPort, new_decoder: Callable[[], FrameSource[F]]
+) -> AsyncIterator[F]:
+    """What the host writes to ``port``, frame by frame, until the port is closed for good.
+
+    A replug (``port.generation`` changed) starts a fresh decoder: a half frame died with the
+    old pty, and its bytes must not be glued to the first frame on the new one.
+    """
+    decoder, generation = new_decoder(), port.generation
+    while True:
+        try:
+            data = await port.read()
+        except PortClosedError:
+            return
+        if port.generation != generation:
+            decoder, generation = new_decoder(), port.generation
+        decoder.receive_data(data)
+        while (frame := decoder.next_frame()) is not NEED_DATA:
+            yield frame

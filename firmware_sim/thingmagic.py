@@ -25,7 +25,6 @@ from typing import Final
 
 import numpy as np
 
-from drivers.sentinel import NEED_DATA
 from drivers.thingmagic import commands as cmd
 from drivers.thingmagic import status
 from drivers.thingmagic.decoder import RequestDecoder
@@ -39,7 +38,7 @@ from drivers.thingmagic.records import (
     encode_stream_record,
 )
 from firmware_sim.faults import Faults, FrameMangler
-from firmware_sim.pty import PortClosedError, SimPort
+from firmware_sim.pty import SimPort, incoming_frames
 from firmware_sim.scenario import Scenario, ScenarioClock
 from firmware_sim.thingmagic_module import (
     NANO_MAX_POWER_CDBM,
@@ -172,18 +171,9 @@ class ThingMagicSim:
     # -- commands --------------------------------------------------------------------------------
 
     async def _serve(self) -> None:
-        decoder, generation = RequestDecoder(), self.port.generation
-        while True:
-            try:
-                data = await self.port.read()
-            except PortClosedError:
-                return
-            if self.port.generation != generation:  # replugged: a half frame died with the pty
-                decoder, generation = RequestDecoder(), self.port.generation
-            decoder.receive_data(data)
-            while (request := decoder.next_frame()) is not NEED_DATA:
-                self.stats.commands += 1
-                await self._handle(request)
+        async for request in incoming_frames(self.port, RequestDecoder):
+            self.stats.commands += 1
+            await self._handle(request)
 
     async def _handle(self, request: Request) -> None:
         match request.opcode:
