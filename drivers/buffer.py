@@ -91,3 +91,23 @@ class ReceiveBuffer:
             return False
         self.discard(at)
         return True
+
+
+class BufferedDecoder:
+    """What every frame decoder shares: a bounded receive buffer, its counters, and the h11-style
+    ``receive_data``. Subclasses add ``next_frame``."""
+
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        self._buffer = ReceiveBuffer(max_size=max_size)
+
+    @property
+    def stats(self) -> DecoderStats:
+        return self._buffer.stats
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting for the rest of their frame."""
+        return len(self._buffer)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        self._buffer.append(data)

@@ -28,7 +28,7 @@ import enum
 from collections.abc import Iterator
 from typing import Final, assert_never
 
-from drivers.buffer import DecoderStats, ReceiveBuffer
+from drivers.buffer import BufferedDecoder
 from drivers.em4100.frames import (
     CR,
     ETX,
@@ -77,16 +77,9 @@ def _scan_trailer(trailer: bytes) -> _Verdict:
     return _Verdict.ID12 if len(trailer) >= len(expected) else _Verdict.INCOMPLETE
 
 
-class Em4100Decoder:
+class Em4100Decoder(BufferedDecoder):
     def __init__(self, max_buffer: int = MAX_BUFFER) -> None:
-        self._buffer = ReceiveBuffer(max_size=max_buffer)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buffer.stats
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        self._buffer.append(data)
+        super().__init__(max_buffer)
 
     def next_frame(self) -> Em4100Frame | NeedData:
         buffer = self._buffer

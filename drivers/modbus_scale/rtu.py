@@ -19,7 +19,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ModbusPDU
 
-from drivers.buffer import DecoderStats, ReceiveBuffer
+from drivers.buffer import BufferedDecoder
 from drivers.errors import EncodeError
 from drivers.sentinel import NEED_DATA, NeedData
 
@@ -34,22 +34,15 @@ def encode_adu(pdu: ModbusPDU) -> bytes:
         raise EncodeError(f"cannot encode {pdu}: {e}") from e
 
 
-class RtuDecoder:
+class RtuDecoder(BufferedDecoder):
     """``is_server=True`` decodes requests (a slave's view), False decodes responses."""
 
     def __init__(self, *, is_server: bool, max_size: int = 4 * MAX_ADU) -> None:
         self._pdus = DecodePDU(is_server=is_server)
-        self._buf = ReceiveBuffer(max_size=max_size)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buf.stats
-
-    def receive_data(self, data: bytes) -> None:
-        self._buf.append(data)
+        super().__init__(max_size)
 
     def next_frame(self) -> ModbusPDU | NeedData:
-        buf = self._buf
+        buf = self._buffer
         while len(buf) >= FramerRTU.MIN_SIZE:
             data = buf.peek(MAX_ADU)  # no frame is longer; garbage past it can wait
             size = self._candidate_size(data)
@@ -77,18 +70,18 @@ class RtuDecoder:
         except ModbusException:
             return None
         if size and not FramerRTU.MIN_SIZE <= size <= MAX_ADU:
-            self._buf.stats.bad_length += 1
+            self._buffer.stats.bad_length += 1
             return None
         return size
 
     def _maybe_pdu(self, frame: bytes) -> ModbusPDU | None:
         crc = (frame[-2] << 8) + frame[-1]  # the order FramerRTU.compute_CRC returns it in
         if not FramerRTU.check_CRC(frame[:-2], crc):
-            self._buf.stats.bad_checksum += 1
+            self._buffer.stats.bad_checksum += 1
             return None
         pdu = self._pdus.decode(frame[1:-2])
         if pdu is None:  # a good CRC around a body pymodbus cannot decode
-            self._buf.stats.malformed += 1
+            self._buffer.stats.malformed += 1
             return None
         pdu.dev_id = frame[0]
         return pdu

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final, assert_never
 
-from drivers.buffer import DecoderStats, ReceiveBuffer
+from drivers.buffer import BufferedDecoder
 from drivers.pn532.frames import (
     MAX_FRAME_SIZE,
     START_CODE,
@@ -39,7 +39,7 @@ WAKEUP_BYTE: Final = 0x55
 MAX_BUFFER: Final = 4096
 
 
-class FrameScanner:
+class FrameScanner(BufferedDecoder):
     """The decoding loop shared by both ends; ``tfis`` says which direction it listens to."""
 
     def __init__(
@@ -50,18 +50,11 @@ class FrameScanner:
     ) -> None:
         self._tfis = tfis
         self._filler = filler
-        self._buffer = ReceiveBuffer(max_size=max_buffer)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buffer.stats
+        super().__init__(max_buffer)
 
     def pending(self) -> bytes:
         """Bytes received but not yet part of a frame (h11's ``trailing_data``)."""
         return bytes(self._buffer)
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        self._buffer.append(data)
 
     def next_frame(self) -> Pn532Frame | NeedData:
         while self._skip_to_start_code():

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Self
 
-from drivers.buffer import DecoderStats, ReceiveBuffer
+from drivers.buffer import BufferedDecoder
 from drivers.errors import EncodeError, FrameError
 from drivers.sentinel import NEED_DATA, NeedData
 
@@ -71,22 +71,15 @@ class RelayCommand:
         return cls(channel, op == LCUS_OP_ON)
 
 
-class CommandDecoder:
+class CommandDecoder(BufferedDecoder):
     """Board side: bytes in any chunking -> ``RelayCommand`` or ``STATUS_QUERY`` out."""
 
     def __init__(self, max_size: int = 1024) -> None:
-        self._buf = ReceiveBuffer(max_size=max_size)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buf.stats
-
-    def receive_data(self, data: bytes) -> None:
-        self._buf.append(data)
+        super().__init__(max_size)
 
     def next_frame(self) -> RelayCommand | bytes | NeedData:
         """The next command; a status query comes out as the bytes ``STATUS_QUERY``."""
-        buf = self._buf
+        buf = self._buffer
         while len(buf):
             first = buf.byte_at(0)
             if first == STATUS_QUERY[0]:
@@ -107,7 +100,7 @@ class CommandDecoder:
         return NEED_DATA
 
     def _skip_to_start(self) -> None:
-        buf = self._buf
+        buf = self._buffer
         data = buf.peek(len(buf))
         at = next((i for i, b in enumerate(data) if b in (LCUS_START, STATUS_QUERY[0])), len(data))
         buf.discard(at)
@@ -115,10 +108,10 @@ class CommandDecoder:
     def _maybe_command(self, frame: bytes) -> RelayCommand | None:
         _, channel, op, checksum = frame
         if checksum != _checksum(channel, op):
-            self._buf.stats.bad_checksum += 1
+            self._buffer.stats.bad_checksum += 1
             return None
         try:
             return RelayCommand.from_bytes(frame)
         except FrameError:
-            self._buf.stats.malformed += 1
+            self._buffer.stats.malformed += 1
             return None

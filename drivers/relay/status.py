@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Self
 
-from drivers.buffer import DecoderStats, ReceiveBuffer
+from drivers.buffer import BufferedDecoder
 from drivers.errors import EncodeError, FrameError
 from drivers.relay.commands import LCUS_MAX_CHANNEL
 from drivers.sentinel import NEED_DATA, NeedData
@@ -51,21 +51,14 @@ class ChannelStatus:
         return cls(int(match[1]), match[2] == b"ON")
 
 
-class StatusDecoder:
+class StatusDecoder(BufferedDecoder):
     """Gateway side: status reply bytes in any chunking -> ``ChannelStatus`` out."""
 
     def __init__(self, max_size: int = 1024) -> None:
-        self._buf = ReceiveBuffer(max_size=max_size)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buf.stats
-
-    def receive_data(self, data: bytes) -> None:
-        self._buf.append(data)
+        super().__init__(max_size)
 
     def next_frame(self) -> ChannelStatus | NeedData:
-        buf = self._buf
+        buf = self._buffer
         while buf.discard_until(_LINE_START, start=0):
             end = buf.find(b"\n")
             if end > MAX_LINE or (end < 0 and len(buf) > MAX_LINE):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.buffer import DecoderStats, ReceiveBuffer
+from drivers.buffer import BufferedDecoder, DecoderStats
 from drivers.errors import FrameError
 from drivers.sentinel import NEED_DATA, NeedData
 from drivers.serial_display.frames import MAX_PAYLOAD, MIN_FRAME, SOF, ErrorCode, Frame
@@ -32,19 +32,12 @@ _SOF_BYTES = bytes([SOF])
 DEFAULT_MAX_BUFFER = 4096  # a dozen full frames; a display link never has more in flight
 
 
-class FrameDecoder:
+class FrameDecoder(BufferedDecoder):
     def __init__(self, max_size: int = DEFAULT_MAX_BUFFER) -> None:
-        self._buf = ReceiveBuffer(max_size=max_size)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buf.stats
-
-    def receive_data(self, data: bytes) -> None:
-        self._buf.append(data)
+        super().__init__(max_size)
 
     def next_frame(self) -> Frame | NeedData:
-        buf = self._buf
+        buf = self._buffer
         while buf.discard_until(_SOF_BYTES, start=0):
             if len(buf) < 2:
                 return NEED_DATA
@@ -69,9 +62,9 @@ class FrameDecoder:
 
     def give_up_partial(self) -> None:
         """The line went quiet mid-frame (spec 2, step 4): drop its SOF and search past it."""
-        if len(self._buf):
-            self._buf.stats.bad_length += 1
-            self._buf.discard(1)
+        if len(self._buffer):
+            self._buffer.stats.bad_length += 1
+            self._buffer.discard(1)
 
 
 class ReplyDecoder:

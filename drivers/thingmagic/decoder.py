@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final, Generic, TypeVar
 
-from drivers.buffer import DEFAULT_MAX_SIZE, DecoderStats, ReceiveBuffer
+from drivers.buffer import DEFAULT_MAX_SIZE, BufferedDecoder
 from drivers.sentinel import NEED_DATA, NeedData
 from drivers.thingmagic.frames import (
     MAX_DATA_LEN,
@@ -37,22 +37,11 @@ _SOF_BYTES: Final = bytes((SOF,))
 F = TypeVar("F", Request, Response)
 
 
-class _FrameDecoder(Generic[F]):
+class _FrameDecoder(BufferedDecoder, Generic[F]):
     _overhead: int
 
     def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
-        self._buffer = ReceiveBuffer(max_size=max_size)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._buffer.stats
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        self._buffer.append(data)
+        super().__init__(max_size)
 
     def next_frame(self) -> F | NeedData:
         buf = self._buffer

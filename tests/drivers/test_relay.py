@@ -167,7 +167,7 @@ def test_status_buffer_stays_bounded_under_garbage() -> None:
     decoder = StatusDecoder(max_size=256)
     for _ in range(100):
         drain(decoder, b"CH" * 100)
-    assert len(decoder._buf) <= 256
+    assert decoder.buffered <= 256
 
 
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=8))
