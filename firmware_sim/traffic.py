@@ -152,7 +152,8 @@ def _hit_mask(
         return np.zeros(n, np.bool_)
     stay_miss = min(max(burst_miss, miss_rate), 1.0 - 1e-9)
     # Stationary miss fraction m = a / (a + 1 - stay_miss), solved for a = P(miss | hit).
-    enter_miss = max(miss_rate * (1.0 - stay_miss) / (1.0 - miss_rate), 1e-12)
+    # Clamped to a probability: near miss_rate 1 the stationary solution overshoots it.
+    enter_miss = min(max(miss_rate * (1.0 - stay_miss) / (1.0 - miss_rate), 1e-12), 1.0)
     pieces: list[NDArray[np.bool_]] = [np.ones(0, np.bool_)]
     total = 0
     missing = bool(rng.random() < miss_rate)
