@@ -33,7 +33,9 @@ def build(tmp_path: Path) -> tuple[Pipeline, DeviceContext, ManualClock, Outbox]
         clock=clock,
     )
     stage = PresenceStage([ZoneParams("entrance", 2.0), ZoneParams("shelf-a", 5.0)])
-    pipeline = Pipeline(stage=stage, factory=factory, outbox=outbox, clock=clock, on_stored=lambda: None)
+    pipeline = Pipeline(
+        stage=stage, factory=factory, outbox=outbox, clock=clock, on_stored=lambda: None
+    )
     ctx = DeviceContext(
         name="door",
         index=0,
