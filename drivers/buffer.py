@@ -25,6 +25,15 @@ class DecoderStats:
     bad_length: int = 0
     malformed: int = 0  # frames with a valid checksum whose content makes no sense
 
+    def rejections(self) -> dict[str, int]:
+        """What was refused, by reason: the figures an operator watches for a bad line."""
+        return {
+            "discarded_bytes": self.discarded_bytes,
+            "bad_checksum": self.bad_checksum,
+            "bad_length": self.bad_length,
+            "malformed": self.malformed,
+        }
+
     def as_dict(self) -> dict[str, int]:
         return {
             "frames": self.frames,
@@ -111,3 +120,8 @@ class BufferedDecoder:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         self._buffer.append(data)
+
+    def drop_partial(self) -> None:
+        """Forget a half frame (counted as discarded): the port was reopened, and its rest
+        will never come. The counters carry on, so they stay totals over the session."""
+        self._buffer.discard(len(self._buffer))

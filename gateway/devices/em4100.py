@@ -29,9 +29,12 @@ class Em4100Session:
     def stats(self) -> DecoderStats:
         return self.decoder.stats
 
+    def frame_counters(self) -> dict[str, int]:
+        return self.decoder.stats.rejections()
+
     async def run(self, ctx: DeviceContext) -> None:
         reader, writer = await open_serial(self.config.port, baudrate=self.config.baudrate)
-        self.decoder = Em4100Decoder()  # a half frame from before a reopen is gone
+        self.decoder.drop_partial()  # a half frame from before a reopen is gone
         link: Link[Em4100Frame] = Link(reader, writer, self.decoder, self.config.port)
         try:
             ctx.set_state(DeviceState.OK, "listening")

@@ -50,13 +50,18 @@ class ModbusScaleSession:
         self.lost_in_a_row = 0
         self.lost = 0
         self.readings = 0
+        self.decoder = RtuDecoder(is_server=False)
+
+    def frame_counters(self) -> dict[str, int]:
+        return self.decoder.stats.rejections()
 
     async def run(self, ctx: DeviceContext) -> None:
         c = self.config
         reader, writer = await open_serial(
             c.port, baudrate=c.baudrate, parity=c.parity, stopbits=c.stopbits
         )
-        link: Link[ModbusPDU] = Link(reader, writer, RtuDecoder(is_server=False), c.port)
+        self.decoder.drop_partial()  # a half frame from before a reopen is gone
+        link: Link[ModbusPDU] = Link(reader, writer, self.decoder, c.port)
         self.lost_in_a_row = 0
         try:
             await self._bring_up(link, ctx)
@@ -131,4 +136,4 @@ class ModbusScaleSession:
             async with asyncio.timeout(QUIET_S):
                 while True:
                     await link.receive()
-        link.decoder = RtuDecoder(is_server=False)
+        self.decoder.drop_partial()

@@ -42,10 +42,15 @@ class Pn532Session:
         self.config = config
         self.poller = Pn532Poller()
         self.losses = 0
+        self.decoder = Pn532Decoder()
+
+    def frame_counters(self) -> dict[str, int]:
+        return self.decoder.stats.rejections()
 
     async def run(self, ctx: DeviceContext) -> None:
         reader, writer = await open_serial(self.config.port, baudrate=self.config.baudrate)
-        link: Link[Pn532Frame] = Link(reader, writer, Pn532Decoder(), self.config.port)
+        self.decoder.drop_partial()  # a half frame from before a reopen is gone
+        link: Link[Pn532Frame] = Link(reader, writer, self.decoder, self.config.port)
         self.poller, self.losses = Pn532Poller(), 0
         try:
             await link.send(self.poller.start())
