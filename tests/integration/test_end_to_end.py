@@ -71,6 +71,7 @@ async def test_reads_become_presence_events_and_seq_survives_a_restart(
         assert expected in seen, (expected, log)
     # The raw card number never leaves the device in the default privacy mode.
     assert all(CUSTOMER not in str(e) for e in events)
+    assert CUSTOMER not in log  # nor its journal
     item = next(e for e in events if e.get("subject", {}).get("id") == ITEM)
     assert item["subject"]["gtin"] == "80614141123458"
     assert item["subject"]["serial"] == "42"
