@@ -58,7 +58,7 @@ class Pipeline:
         self._outbox = outbox
         self._clock = clock
         self._on_stored = on_stored
-        self._on_events = on_events  # the local rules: they see every event stored
+        self._on_events = on_events  # the local rules: they see every event as it is stored
         self._wake = asyncio.Event()
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
@@ -135,10 +135,12 @@ class Pipeline:
         events = [event for _, event in timed] + self._extra
         self._extra = []
         if events:
-            self._outbox.append(events)
-            self._on_stored()
+            # The local rules go first: they only queue actions, and a shelf display should not
+            # wait for the outbox's fsync. The actions' own events are stored in a later run.
             if self._on_events is not None:
                 self._on_events(events, now)
+            self._outbox.append(events)
+            self._on_stored()
         self.events_total += len(events)
         for event in events:
             self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
