@@ -4,9 +4,10 @@ A flood of bad commands reaches a daemon that drives a simulated LCUS relay boar
 board's own log of switches is the ground truth that nothing but the few valid commands
 actuated, and every command gets exactly one result. A daemon with a 1 MiB outbox and no broker
 is fed new EM4100 cards until the outbox passes its high-water mark while a second reader is
-unplugged and replugged (its ``device.status`` events are the droppable type here): it keeps
-running, the first status after a broker appears says the outbox is full and what it dropped,
-and every event it accepted arrives.
+unplugged and replugged (its ``device.status`` events are the droppable type here), then on
+until the file is full and presence events wait in memory. It keeps running, the first status
+after a broker appears says the outbox is full and what it dropped, and every event it accepted
+arrives.
 
 Each test prints one ``FIGURES`` line (run with ``-s`` to see them).
 """
@@ -197,6 +198,16 @@ def used_bytes(outbox: Path) -> int:
     return int((pages - free) * size)
 
 
+async def until_held(feeder: Feeder, outbox: Path) -> None:
+    """Feed on until the file is full: ``last_seq`` stands still while 300 more cards (600
+    events, over a second of feed) go in, so presence events wait in memory."""
+    while True:
+        seq, cards = outbox_state(outbox)[0], feeder.cards
+        await until(lambda: feeder.cards >= cards + 300, 20, "300 more cards")  # noqa: B023
+        if outbox_state(outbox)[0] == seq:
+            return
+
+
 def dropped(outbox: Path) -> dict[str, int]:
     with contextlib.closing(sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)) as conn:
         return dict(conn.execute("SELECT type, count FROM dropped"))
@@ -251,9 +262,11 @@ async def test_a_daemon_past_its_outbox_limit_keeps_running_says_so_and_drops_on
             limit = HIGH_WATER * MAX_BYTES
             await until(lambda: safely(lambda: used_bytes(outbox), 0) > limit, 40, "high water")
             await flap(spare, outbox, 4)
+            await asyncio.wait_for(until_held(feeder, outbox), 40)
             feeder.paused = True
             await asyncio.sleep(2.5)  # the last cards' exits are decided
-            assert daemon.proc is not None and daemon.proc.poll() is None, daemon.logs()
+            assert daemon.proc is not None
+            assert daemon.proc.poll() is None, daemon.logs()  # no crash
             accepted_offline, _ = outbox_state(outbox)
             broker.start()
             await until(lambda: outbox_state(outbox)[1] == 0, 60, "delivery of the backlog")
@@ -278,11 +291,13 @@ async def test_a_daemon_past_its_outbox_limit_keeps_running_says_so_and_drops_on
         "presence_accepted": len(presence),
         "delivered": len({s for s, _ in collector.events}),
         "dropped": final,
+        "held_at_reconnect": first["outbox"].get("held", 0),
         "lost": first["outbox"].get("lost", 0),
         "bytes_at_reconnect": first["outbox"]["bytes"],
     }
     print(f"\nFIGURES outbox_limit_daemon {json.dumps(figures)}")
     assert first["outbox"]["full"] is True
+    assert first["outbox"]["held"] > 0
     assert first["outbox"]["dropped"].get("device.status", 0) >= 4
     assert any("outbox full" in a for a in first["alerts"])
     assert set(final) == {"device.status"}  # droppable types only
