@@ -113,6 +113,7 @@ class Outbox:
         self.last_seq = self._meta("last_seq")
         self._held: deque[AnyEvent] = deque()
         self._full = False
+        self._holding = False  # step 2 under way: events wait in memory
 
     @classmethod
     def open(
@@ -179,6 +180,9 @@ class Outbox:
         except _Full as exc:
             self._on_full(str(exc))
             return []
+        if self._holding:
+            log.warning("the outbox has room again: %d held events stored", len(seqs))
+            self._holding = False
         self._held.clear()
         self._set_full(self._above_high_water())
         return seqs
@@ -263,8 +267,10 @@ class Outbox:
         return [r[0] for r in rows]
 
     def _on_full(self, reason: str) -> None:
-        if not self._full:
+        # Logged when holding starts, whether or not dropping (step 1) came first.
+        if not self._holding:
             log.error("the outbox %s is full (%s): holding events in memory", self.path, reason)
+            self._holding = True
         self._set_full(True)
         overflow = len(self._held) - HELD_MAX
         if overflow > 0:

@@ -92,6 +92,23 @@ def test_when_nothing_fits_events_wait_in_memory_and_are_stored_after_delivery(
     assert [r.seq for r in outbox.pending()] == list(range(stored[-1] + 1, stored[-1] + held + 1))
 
 
+def test_each_step_is_logged_when_it_starts_dropping_first_then_holding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    fill_to_high_water(outbox)
+    outbox.append([weight(1)])  # step 1: droppable events are dropped
+    stored: list[int] = []
+    while not outbox.backlog().held:  # step 2: nothing fits, events wait in memory
+        stored += outbox.append([enter(i) for i in range(20)])
+    outbox.mark_delivered([r.seq for r in outbox.pending(limit=100_000)])
+    outbox.append([enter(0)])
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("nearly full" in m for m in messages)  # may flap at the high-water mark
+    assert sum("holding events in memory" in m for m in messages) == 1
+    assert sum("room again" in m for m in messages) == 1
+
+
 def test_beyond_the_memory_bound_events_are_lost_and_counted(tmp_path: Path) -> None:
     outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
     outbox.append([enter(i) for i in range(HELD_MAX + 50)])
