@@ -181,7 +181,7 @@ class Outbox:
             self._on_full(str(exc))
             return []
         if self._holding:
-            log.warning("the outbox has room again: %d held events stored", len(seqs))
+            log.warning("the outbox took the %d events held in memory", len(seqs))
             self._holding = False
         self._held.clear()
         self._set_full(self._above_high_water())
