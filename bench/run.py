@@ -1,7 +1,7 @@
 """Every benchmark, one command: writes bench/results.md and the README's Performance block.
 
-    .venv/bin/python -m bench.run            # the full run (~10 minutes on 2 cores)
-    .venv/bin/python -m bench.run --quick    # short runs of everything (~2 minutes)
+    .venv/bin/python -m bench.run            # the full run (~17 minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    # short runs of everything (~3 minutes)
 
 Every figure comes from this run, beside its baseline where there is one (kernel beside twin,
 daemon beside the hand-written bridge, uplink beside bare paho): shared machines drift by tens
