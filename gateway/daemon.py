@@ -25,6 +25,7 @@ from gateway.devices.em4100 import Em4100Session
 from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
+from gateway.devices.thingmagic import warm_up as warm_up_thingmagic
 from gateway.eventfactory import EventFactory
 from gateway.events import ActionExecuted
 from gateway.fusion import FusionStage
@@ -171,6 +172,7 @@ class Daemon:
     async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
         log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
         self.stage.warm_up()
+        warm_up_thingmagic()  # the stream-scan kernel: no compile when the first reads arrive
         try:
             async with asyncio.TaskGroup() as outer:
                 outer.create_task(self.uplink.run())

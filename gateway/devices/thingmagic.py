@@ -55,12 +55,12 @@ NANO_MAX_POWER_CDBM: Final = 2700
 # Bytes taken per wakeup while streaming: 64 KiB is ~1,700 reads, a third of a second of a
 # reader at full speed on 115200 baud and far more than arrives between two loop turns.
 STREAM_CHUNK: Final = 64 * 1024
-# Pause after each chunk so that the next read takes everything that arrived meanwhile. A USB
-# serial adapter hands over a packet every few milliseconds while a reader streams; waking for
-# each costs more CPU than decoding it (bench: docs/benchmarks.md). The pause bounds the wakeups
-# to 1 / STREAM_COALESCE_S per reader, at the price of up to that much latency per read. A read
-# that filled STREAM_CHUNK left bytes waiting: no pause then, or the pause would cap the rate.
-STREAM_COALESCE_S: Final = 0.02
+# After each chunk the session pauses ``coalesce_ms`` (config) so that the next read takes
+# everything that arrived meanwhile. A USB serial adapter hands over a packet every few
+# milliseconds while a reader streams; waking for each costs more CPU than decoding it (bench:
+# docs/benchmarks.md). The pause bounds the wakeups per reader, at the price of up to that much
+# latency per read. A read that filled STREAM_CHUNK left bytes waiting: no pause then, or the
+# pause would cap the rate.
 
 
 def warm_up() -> None:
@@ -74,6 +74,10 @@ class ThingMagicSession:
         self.version: VersionInfo | None = None
         self.malformed = 0
         self.stats = DecoderStats()  # of the streaming scan (bring-up frames: the Link's decoder)
+        self._coalesce_s = config.coalesce_ms / 1000
+
+    def frame_counters(self) -> dict[str, int]:
+        return self.stats.rejections()
 
     async def run(self, ctx: DeviceContext) -> None:
         reader, writer = await open_serial(self.config.port, baudrate=self.config.baudrate)
@@ -146,7 +150,7 @@ class ThingMagicSession:
             ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi)
             for raw in found.others(buf):
                 self._handle(Response.from_checked_bytes(raw), ctx)
-            await asyncio.sleep(0 if len(data) == STREAM_CHUNK else STREAM_COALESCE_S)
+            await asyncio.sleep(0 if len(data) == STREAM_CHUNK else self._coalesce_s)
 
     def _handle(self, frame: Response, ctx: DeviceContext) -> None:
         try:
