@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import functools
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,11 +20,16 @@ from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.em4100 import Em4100Session
 from gateway.devices.pn532 import Pn532Session
 from gateway.reads import ReadCollector, SubjectKind, Subjects
+from tests import waiting
 
 pytestmark = pytest.mark.timeout(20)
 
 EM_CARD = "0D00319CD0"
 NFC_CARD = "0416C6C2D73881"
+
+# Sessions may end with their own DriverError when cancelled mid-exchange.
+background = functools.partial(waiting.background, also=(DriverError,))
+until = functools.partial(waiting.until, timeout=10.0, interval=0.02)
 
 
 class SimClock:
@@ -54,23 +57,6 @@ def context(states: list[tuple[DeviceState, str | None]]) -> tuple[DeviceContext
         on_state=lambda _name, state, detail: states.append((state, detail)),
     )
     return ctx, subjects
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(coro)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, DriverError):
-            await task
-
-
-async def until(condition: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def test_em4100_session_reads_the_card_and_fails_on_unplug(tmp_path: Path) -> None:

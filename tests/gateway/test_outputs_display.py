@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from gateway.commands import (
 from gateway.config.outputs import SerialDisplayOutput
 from gateway.devices.base import DeviceState
 from gateway.outputs import DisplaySession, InvalidCommandError, Outputs
+from tests.waiting import background, until
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -44,23 +44,6 @@ def config(port: SimPort, *, retries: int = 2) -> SerialDisplayOutput:
         ack_timeout_s=ACK_TIMEOUT_S,
         retries=retries,
     )
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,6 +15,7 @@ from gateway.config.outputs import OpenEPaperLinkOutput
 from gateway.devices.base import DeviceState
 from gateway.outputs import InvalidCommandError, LabelSession, Outputs
 from gateway.outputs.http import HttpConnection
+from tests.waiting import background, until
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -39,23 +38,6 @@ def config(ap: AccessPointSim, *, timeout_s: float = 2.0) -> OpenEPaperLinkOutpu
             "timeout_s": timeout_s,
         }
     )
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

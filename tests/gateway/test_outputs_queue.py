@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -25,6 +23,7 @@ from gateway.config.outputs import SerialDisplayOutput
 from gateway.outputs import DisplaySession, OutputSession, RetryableError
 from gateway.outputs.base import MAX_QUEUED, Planned
 from gateway.outputs.http import HttpConnection
+from tests.waiting import background
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -69,17 +68,6 @@ def switch(channel: int, expires_at: dt.datetime | None = None) -> RelaySwitch:
     return RelaySwitch(
         command_id=f"c-{channel}", action="switch", channel=channel, on=True, expires_at=expires_at
     )
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_actions_run_one_at_a_time_in_order() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from gateway.commands import DisplayClear, OutputError, RelaySwitch
 from gateway.config.outputs import RelayOutput
 from gateway.devices.base import DeviceState
 from gateway.outputs import InvalidCommandError, Outputs, RelaySession
+from tests.waiting import background, until
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -36,23 +37,6 @@ def config(port: SimPort, *, channels: int = 2, answers_status: bool = True) -> 
         channels=channels,
         answers_status=answers_status,
     )
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

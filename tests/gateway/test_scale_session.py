@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Coroutine
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,15 @@ from gateway.config import ModbusScaleSensor
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.modbus_scale import ModbusScaleSession
 from gateway.reads import ReadCollector, Subjects
+from tests import waiting
 
 pytestmark = pytest.mark.timeout(20)
 
 States = list[tuple[DeviceState, str | None]]
+
+# Sessions may end with their own DriverError when cancelled mid-exchange.
+background = functools.partial(waiting.background, also=(DriverError,))
+until = functools.partial(waiting.until, timeout=10.0, interval=0.02)
 
 
 def context(states: States) -> DeviceContext:
@@ -46,23 +50,6 @@ def sensor(port: SimPort, **settings: Any) -> ModbusScaleSensor:
         {"id": "scale", "driver": "modbus-scale", "port": str(port.path), "zone": "shelf-a"}
         | {"poll_hz": 20.0, "timeout_s": 0.2, "settle_s": 0.2} | settings
     )  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(coro)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, DriverError):
-            await task
-
-
-async def until(condition: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def test_polls_the_weight_in_grams_at_the_configured_rate(tmp_path: Path) -> None:

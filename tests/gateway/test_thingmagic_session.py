@@ -5,10 +5,8 @@ the keep-alive watchdog and an unplug."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import functools
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from gateway.config import ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.thingmagic import ThingMagicSession, warm_up
 from gateway.reads import ReadCollector, SubjectKind, Subjects
+from tests import waiting
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -41,6 +40,10 @@ SCENARIO = Scenario(
     ),
     duration=600.0,
 )
+
+# Sessions may end with their own DriverError when cancelled mid-exchange.
+background = functools.partial(waiting.background, also=(DriverError,))
+until = functools.partial(waiting.until, timeout=15.0, interval=0.02)
 
 
 class Harness:
@@ -63,23 +66,6 @@ class Harness:
 
     def _wake(self) -> None:
         self.wakes += 1
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(coro)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, DriverError):
-            await task
-
-
-async def until(condition: Any, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 def simulator(port: SimPort, faults: Faults | None = None) -> ThingMagicSim:

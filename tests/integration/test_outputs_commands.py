@@ -8,11 +8,8 @@ be done comes back as a failed result and touches nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,27 +22,11 @@ from gateway.config import parse_config
 from gateway.devices.base import DeviceState
 from gateway.outbox import Outbox
 from gateway.outputs import Outputs
+from tests.waiting import background, until
 
 pytestmark = pytest.mark.timeout(30)
 
 MAC = "0000021F8A3C4D5E"
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def config_text(relay: SimPort, display: SimPort, ap: AccessPointSim) -> str:
