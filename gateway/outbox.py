@@ -8,8 +8,15 @@ once the broker's PUBACK arrives, so the table holds only the undelivered backlo
 Durability choices (zigpy's appdb is the model): WAL, so the uplink's reads never block the
 pipeline's writes; ``synchronous=FULL`` by default, because a Pi loses power without warning and
 NORMAL may lose the last commits then (never corrupt the file, but lose accepted events);
-``PRAGMA user_version`` for migrations; ``quick_check`` at start. One connection, one writer: the
-event loop's thread.
+``PRAGMA user_version`` for migrations; ``quick_check`` at start.
+
+Threads: every write (events in, deliveries out) runs on one writer thread that owns the writing
+connection, in the order it was asked for. A commit with ``synchronous=FULL`` waits for an fsync,
+milliseconds on an SD card and now and then a hundred; on the event loop that wait would hold up
+everything else, a shelf display's action included. The loop awaits ``store`` and ``delivered``
+instead, and reads (``pending``, ``backlog``) on a second, read-only connection, which WAL never
+blocks. The synchronous ``append`` and ``mark_delivered`` hand their work to the same thread and
+wait for it, so the order of writes is the order of calls whichever form is used.
 
 Bounded size: ``max_bytes`` becomes SQLite's ``max_page_count``, so the file cannot grow past it
 and a full disk and a full outbox fail the same way (SQLITE_FULL). Above ``HIGH_WATER`` of the
@@ -22,14 +29,17 @@ lost, and that is counted and logged as an error. ``full`` is reported in the st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from gateway.errors import OutboxError
 from gateway.events import AnyEvent
@@ -38,6 +48,9 @@ if TYPE_CHECKING:
     from gateway.config.sections import StorageConfig
 
 log = logging.getLogger(__name__)
+
+_A = TypeVar("_A")
+_T = TypeVar("_T")
 
 HIGH_WATER: Final = 0.8  # above this share of max_bytes, droppable events are dropped
 HELD_MAX: Final = 10_000  # events kept in memory while the outbox is full
@@ -102,18 +115,25 @@ class Outbox:
         conn: sqlite3.Connection,
         path: Path,
         *,
+        synchronous: str = "full",
         max_bytes: int | None = None,
         droppable: Collection[str] = DEFAULT_DROPPABLE,
     ) -> None:
-        self._conn = conn
+        self._conn = conn  # the writer thread's, once open() has returned
         self._synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]  # 2 FULL, 1 NORMAL
+        self._mode = synchronous
         self.path = path
         self.max_bytes = max_bytes
         self.droppable = frozenset(droppable)
-        self.last_seq = self._meta("last_seq")
+        self.last_seq = _meta(conn, "last_seq")
         self._held: deque[AnyEvent] = deque()
         self._full = False
         self._holding = False  # step 2 under way: events wait in memory
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        # The loop and the metrics endpoint's thread both read: one statement at a time.
+        self._reader = _connect(path, synchronous, readonly=True)
+        self._read_lock = threading.Lock()
+        self._others: list[sqlite3.Connection] = []
 
     @classmethod
     def open(
@@ -126,19 +146,17 @@ class Outbox:
     ) -> Outbox:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+            conn = _connect(path, synchronous)
             _check_integrity(conn, path)
             _migrate(conn)
             if max_bytes is not None:
                 page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
+            return cls(
+                conn, path, synchronous=synchronous, max_bytes=max_bytes, droppable=droppable
+            )
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open the outbox {path}: {exc}") from exc
-        return cls(conn, path, max_bytes=max_bytes, droppable=droppable)
 
     @classmethod
     def from_config(cls, storage: StorageConfig) -> Outbox:
@@ -149,28 +167,67 @@ class Outbox:
             droppable=storage.droppable,
         )
 
-    @property
-    def db(self) -> sqlite3.Connection:
-        """The connection, for the command ledger's table in the same file."""
-        return self._conn
+    def connect(self) -> sqlite3.Connection:
+        """A connection of its own to the same file (the command ledger's table lives here).
+
+        Its writes take SQLite's file lock, so they wait for the writer thread's commit in
+        progress (``busy_timeout``) rather than interleave with it. Closed by ``close``.
+        """
+        conn = _connect(self.path, self._mode)
+        self._others.append(conn)
+        return conn
 
     def close(self) -> None:
-        if self._held:
-            self.append(())  # a last try for events waiting in memory
-        if self._held:
-            log.error(
-                "closing a full outbox: %d events waiting in memory are lost", len(self._held)
-            )
-            self._bump_meta("lost", len(self._held))
-            self._held.clear()
-        self._conn.close()
+        # Writes already asked for (a cancelled pipeline's last store) finish first.
+        self._writer.submit(self._close_writer).result()
+        self._writer.shutdown(wait=True)
+        for conn in (self._reader, *self._others):
+            conn.close()
 
     def append(self, events: Sequence[AnyEvent]) -> list[int]:
         """Store events (after any held ones) in one transaction; returns the new seqs.
 
         Never raises for lack of space: what cannot be stored is dropped (droppable types),
-        held in memory, or, beyond ``HELD_MAX``, lost, and each case is counted.
+        held in memory, or, beyond ``HELD_MAX``, lost, and each case is counted. Blocks the
+        caller until the commit; the event loop awaits ``store`` instead.
         """
+        return self._writer.submit(self._append, list(events)).result()
+
+    async def store(self, events: Sequence[AnyEvent]) -> list[int]:
+        """``append`` without holding up the event loop during the commit."""
+        return await self._off_loop(self._append, list(events))
+
+    def mark_delivered(self, seqs: Iterable[int]) -> None:
+        self._writer.submit(self._mark_delivered, list(seqs)).result()
+
+    async def delivered(self, seqs: Iterable[int]) -> None:
+        """``mark_delivered`` without holding up the event loop."""
+        await self._off_loop(self._mark_delivered, list(seqs))
+
+    def pragma(self, name: str) -> object:
+        """A PRAGMA's value on the writing connection (``synchronous``, ``user_version``)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a PRAGMA name: {name!r}")
+        query = f"PRAGMA {name}"
+        return self._writer.submit(lambda: self._conn.execute(query).fetchone()[0]).result()
+
+    def pending(self, after: int = 0, limit: int = 1000) -> list[Row]:
+        with self._read_lock:
+            cur = self._reader.execute(
+                "SELECT seq, type, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            )
+            return [Row(*r) for r in cur]
+
+    async def _off_loop(self, work: Callable[[_A], _T], arg: _A) -> _T:
+        future = asyncio.get_running_loop().run_in_executor(self._writer, work, arg)
+        # Once handed over, a write completes even if the caller is cancelled (shutdown): events
+        # the pipeline has taken from the readers must reach the file, not vanish with the task.
+        return await asyncio.shield(future)
+
+    # -- the writer thread's side: only ever called on it, so never concurrently
+
+    def _append(self, events: list[AnyEvent]) -> list[int]:
         keep = self._shed(events)
         self._held.extend(keep)
         if not self._held:
@@ -187,13 +244,7 @@ class Outbox:
         self._set_full(self._above_high_water())
         return seqs
 
-    def pending(self, after: int = 0, limit: int = 1000) -> list[Row]:
-        cur = self._conn.execute(
-            "SELECT seq, type, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
-        )
-        return [Row(*r) for r in cur]
-
-    def mark_delivered(self, seqs: Iterable[int]) -> None:
+    def _mark_delivered(self, seqs: list[int]) -> None:
         batch = [(s,) for s in seqs]
         if not batch:
             return
@@ -208,33 +259,46 @@ class Outbox:
         finally:
             self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
         if self._held:
-            self.append(())  # space was freed: store what waited in memory first
+            self._append([])  # space was freed: store what waited in memory first
         elif self._full:
             self._set_full(self._above_high_water())
 
+    def _close_writer(self) -> None:
+        if self._held:
+            self._append([])  # a last try for events waiting in memory
+        if self._held:
+            log.error(
+                "closing a full outbox: %d events waiting in memory are lost", len(self._held)
+            )
+            self._bump_meta("lost", len(self._held))
+            self._held.clear()
+        self._conn.close()
+
     def backlog(self) -> Backlog:
-        count, oldest = self._conn.execute("SELECT count(*), min(accepted) FROM events").fetchone()
-        dropped = dict(self._conn.execute("SELECT type, count FROM dropped ORDER BY type"))
+        with self._read_lock:
+            conn = self._reader
+            count, oldest = conn.execute("SELECT count(*), min(accepted) FROM events").fetchone()
+            dropped = dict(conn.execute("SELECT type, count FROM dropped ORDER BY type"))
+            lost = _meta(conn, "lost")
+            used = _used_bytes(conn)
         return Backlog(
             count=count,
             oldest_accepted=oldest,
             last_seq=self.last_seq,
-            bytes=self.used_bytes(),
+            bytes=used,
             max_bytes=self.max_bytes,
             full=self._full,
             held=len(self._held),
             dropped=dropped,
-            lost=self._meta("lost"),
+            lost=lost,
         )
 
     def used_bytes(self) -> int:
-        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
-        free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
-        size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+        with self._read_lock:
+            return _used_bytes(self._reader)
 
     def _above_high_water(self) -> bool:
-        return self.max_bytes is not None and self.used_bytes() > HIGH_WATER * self.max_bytes
+        return self.max_bytes is not None and _used_bytes(self._conn) > HIGH_WATER * self.max_bytes
 
     def _shed(self, events: Sequence[AnyEvent]) -> list[AnyEvent]:
         """Drop droppable events while space is short, counting them per type."""
@@ -284,7 +348,7 @@ class Outbox:
             log.error(
                 "the outbox %s is nearly full (%d of %s bytes): dropping %s events",
                 self.path,
-                self.used_bytes(),
+                _used_bytes(self._conn),
                 self.max_bytes,
                 ", ".join(sorted(self.droppable)) or "no",
             )
@@ -311,12 +375,32 @@ class Outbox:
         except sqlite3.Error as exc:
             log.error("cannot count %d %s events: %s", by, key, exc)
 
-    def _meta(self, key: str) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return int(row[0])
-
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+
+def _connect(path: Path, synchronous: str, *, readonly: bool = False) -> sqlite3.Connection:
+    # check_same_thread=False: opened here, used on the writer thread (or the loop's, to read).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0])
+
+
+def _used_bytes(conn: sqlite3.Connection) -> int:
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
 
 
 def _body(event: AnyEvent, seq: int) -> str:

@@ -4,7 +4,8 @@ Device sessions add reads to the collector and wake this loop. Each run drains e
 has arrived into one batch, so under load one kernel call covers hundreds of reads while a lone
 read at a quiet moment is still processed within milliseconds. With no reads the loop still wakes
 at the stage's next deadline, because exits and dwells are made by time passing. All events of a
-run are stored in one outbox transaction (one commit per run, not per event).
+run are stored in one outbox transaction (one commit per run, not per event), committed on the
+outbox's writer thread while the loop goes on.
 
 Shelf scales take the same path beside the reads: sessions add weight readings
 (``add_weight``), each run drains them into the shelf stage, whose settled changes and the
@@ -94,10 +95,30 @@ class Pipeline:
                 except TimeoutError:
                     pass
             self._wake.clear()
-            self.step(self._clock.now())
+            events = self._process(self._clock.now())
+            if events:
+                # The commit runs on the outbox's writer thread; meanwhile the loop serves the
+                # readers and the rules' actions, and reads arriving now form the next batch.
+                await self._outbox.store(events)
+                self._on_stored()
             await asyncio.sleep(MIN_RUN_INTERVAL_S)
 
     def step(self, now: float) -> list[AnyEvent]:
+        """One run, stored before it returns."""
+        events = self._process(now)
+        self._append(events)
+        return events
+
+    def flush(self, now: float) -> list[AnyEvent]:
+        """At shutdown: process what has arrived and store what the stage has due."""
+        events = self._process(now)
+        transitions = self._stage.flush(now)
+        moves = self._fusion.feed(transitions, [], now)
+        events += self._events(transitions, [], moves, now)
+        self._append(events)
+        return events
+
+    def _process(self, now: float) -> list[AnyEvent]:
         batch = self.collector.drain()
         samples = self.weights.drain()
         started = time.perf_counter()
@@ -108,16 +129,9 @@ class Pipeline:
         self.batches += 1
         self.reads_total += len(batch)
         self.weights_total += len(samples)
-        return self._store(transitions, changes, moves, now)
+        return self._events(transitions, changes, moves, now)
 
-    def flush(self, now: float) -> list[AnyEvent]:
-        """At shutdown: process what has arrived and store what the stage has due."""
-        events = self.step(now)
-        transitions = self._stage.flush(now)
-        moves = self._fusion.feed(transitions, [], now)
-        return events + self._store(transitions, [], moves, now)
-
-    def _store(
+    def _events(
         self,
         transitions: list[Transition],
         changes: list[WeightChange],
@@ -134,15 +148,17 @@ class Pipeline:
         timed.sort(key=lambda pair: pair[0])
         events = [event for _, event in timed] + self._extra
         self._extra = []
-        if events:
+        if events and self._on_events is not None:
             # The local rules go first: they only queue actions, and a shelf display should not
-            # wait for the outbox's fsync. The actions' own events are stored in a later run.
-            if self._on_events is not None:
-                self._on_events(events, now)
-            self._outbox.append(events)
-            self._on_stored()
+            # wait for the outbox's commit. The actions' own events are stored in a later run.
+            self._on_events(events, now)
         self.events_total += len(events)
         for event in events:
             self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
         self.last_run = now
         return events
+
+    def _append(self, events: list[AnyEvent]) -> None:
+        if events:
+            self._outbox.append(events)
+            self._on_stored()

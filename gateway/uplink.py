@@ -102,7 +102,7 @@ class Uplink:
                 self._on_connection_error(_first_mqtt_error(group))
             finally:
                 self.connected.clear()
-                self._flush_acks()
+                await self._flush_acks()
                 if self._stop.is_set() and self._commands is not None:
                     self._commands.cancel()
             if not self._stop.is_set():
@@ -180,7 +180,7 @@ class Uplink:
                         )
                         tg.create_task(results)
             except* _Stop:
-                self._flush_acks()
+                await self._flush_acks()
                 await self._publish_status(client, "offline")
                 log.info("disconnecting from %s", self._where())
 
@@ -194,10 +194,10 @@ class Uplink:
         async with asyncio.TaskGroup() as tg:
             while True:
                 if len(self._acked) >= ACK_FLUSH_ROWS:
-                    self._flush_acks()
+                    await self._flush_acks()
                 rows = self._outbox.pending(after=after, limit=self._page_rows())
                 if not rows:
-                    self._flush_acks()
+                    await self._flush_acks()
                     self._idle = True
                     await self._wait_wake()
                     self._idle = False
@@ -239,7 +239,9 @@ class Uplink:
             self._acked.extend(r.seq for r in rows)
             self.published += len(rows)
             if self._idle:
-                self._flush_acks()  # the pump is waiting for new rows: it will not flush these
+                await (
+                    self._flush_acks()
+                )  # the pump is waiting for new rows: it will not flush these
         finally:
             window.release()
 
@@ -278,10 +280,10 @@ class Uplink:
             pass
         self._wake.clear()
 
-    def _flush_acks(self) -> None:
+    async def _flush_acks(self) -> None:
         if self._acked:
             acked, self._acked = self._acked, []
-            self._outbox.mark_delivered(acked)
+            await self._outbox.delivered(acked)
 
     def _json_properties(self) -> Properties | None:
         if self._protocol != aiomqtt.ProtocolVersion.V5:

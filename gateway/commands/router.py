@@ -59,7 +59,7 @@ class CommandRouter:
     @classmethod
     def on_outbox(cls, outbox: Outbox, executors: Mapping[str, OutputExecutor]) -> CommandRouter:
         """The daemon's router: its ledger is a table in the outbox database."""
-        return cls(CommandLedger(outbox.db), executors)
+        return cls(CommandLedger(outbox.connect()), executors)
 
     async def handle(self, output_id: str, payload: bytes) -> CommandResult:
         now = self._clock()

@@ -50,7 +50,9 @@ def outbox(tmp_path: Path) -> Outbox:
 
 
 def router_for(outbox: Outbox, relay: Recorder, **kw: float) -> CommandRouter:
-    return CommandRouter(CommandLedger(outbox.db), {"relay-1": relay}, clock=lambda: NOW, **kw)
+    return CommandRouter(
+        CommandLedger(outbox.connect()), {"relay-1": relay}, clock=lambda: NOW, **kw
+    )
 
 
 async def test_a_valid_command_runs_once_and_its_replay_is_refused(outbox: Outbox) -> None:
@@ -132,7 +134,7 @@ async def test_output_errors_and_timeouts_become_failed_results(outbox: Outbox) 
 
 async def test_a_command_for_another_kind_is_refused(outbox: Outbox) -> None:
     display = Recorder("serial-display")
-    router = CommandRouter(CommandLedger(outbox.db), {"shelf-a": display}, clock=lambda: NOW)
+    router = CommandRouter(CommandLedger(outbox.connect()), {"shelf-a": display}, clock=lambda: NOW)
     refused = await router.handle("shelf-a", switch("c-x"))
     assert not refused.ok
     show = {"command_id": "c-y", "action": "show", "line": 1, "text": "Hello"}
@@ -143,7 +145,7 @@ async def test_a_command_for_another_kind_is_refused(outbox: Outbox) -> None:
 
 
 def test_the_ledger_forgets_by_age(outbox: Outbox) -> None:
-    ledger = CommandLedger(outbox.db, keep_s=100.0)
+    ledger = CommandLedger(outbox.connect(), keep_s=100.0)
     assert ledger.claim("old", "relay-1", NOW - 200) is None
     assert ledger.claim("new", "relay-1", NOW) is None
     ledger.prune(NOW)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,90 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / "o.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(OutboxError, match="cannot open the outbox"):
         Outbox.open(tmp_path / "o.db")
+
+
+# The writer thread: a commit waiting for the disk does not hold up the event loop, and events
+# handed to it are stored even when the caller is cancelled. A second connection holding
+# SQLite's write lock stands in for a slow fsync: the writer's commit then waits
+# (``busy_timeout``) as it would for the disk, for as long as the test chooses, with no timing.
+
+
+@contextlib.contextmanager
+def disk_busy(path: Path) -> Iterator[None]:
+    """Hold the database's write lock until the block ends."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+        conn.close()
+
+
+async def test_the_loop_runs_and_reads_while_a_store_waits_for_the_disk(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db")
+    outbox.append([status_event(0)])
+    with disk_busy(tmp_path / "o.db"):
+        store = asyncio.create_task(outbox.store([status_event(1), status_event(2)]))
+        # The loop keeps turning while the commit waits; a store run on the loop itself would
+        # have blocked it here until busy_timeout and then failed with "database is locked".
+        await asyncio.sleep(0.2)
+        assert not store.done()
+        # Reads go to their own connection, which WAL never blocks.
+        assert [r.seq for r in outbox.pending()] == [1]
+        assert outbox.backlog().count == 1
+    assert await store == [2, 3]
+    assert [r.seq for r in outbox.pending()] == [1, 2, 3]
+    outbox.close()
+
+
+async def test_a_cancelled_store_still_stores_its_events(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    outbox = Outbox.open(path)
+    with disk_busy(path):
+        store = asyncio.create_task(outbox.store([status_event(1)]))
+        await asyncio.sleep(0.05)
+        store.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await store
+    # What was handed over is committed before close returns (the daemon's shutdown order).
+    outbox.close()
+    reopened = Outbox.open(path)
+    assert [r.seq for r in reopened.pending()] == [1]
+    reopened.close()
+
+
+async def test_writes_keep_the_order_they_were_asked_for_in(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db")
+    with disk_busy(tmp_path / "o.db"):
+        first = asyncio.create_task(outbox.store([status_event(1)]))
+        await asyncio.sleep(0.05)  # queued on the writer thread behind nothing but the lock
+        delivered = asyncio.create_task(outbox.delivered([1]))
+        second = asyncio.create_task(outbox.store([status_event(2)]))
+        await asyncio.sleep(0.05)
+    assert (await first, await second) == ([1], [2])
+    await delivered
+    assert [r.seq for r in outbox.pending()] == [2]
+    # The blocking form goes through the same queue: it comes after everything above.
+    assert outbox.append([status_event(3)]) == [3]
+    outbox.close()
+
+
+def test_the_command_ledger_connection_is_its_own_and_closed_with_the_outbox(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox.open(tmp_path / "o.db")
+    conn = outbox.connect()
+    conn.execute("INSERT INTO commands VALUES ('c1', 'relay-1', 'ok', 0)")
+    outbox.append([status_event(1)])  # no "cannot start a transaction within a transaction"
+    outbox.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT 1")
+
+
+def test_pragma_refuses_anything_but_a_name(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db")
+    with pytest.raises(ValueError, match="not a PRAGMA name"):
+        outbox.pragma("synchronous=OFF")
+    assert outbox.pragma("synchronous") == 2
+    outbox.close()

@@ -142,7 +142,7 @@ def test_a_version_1_outbox_is_migrated_and_keeps_its_seq(tmp_path: Path) -> Non
     conn.close()
     outbox = Outbox.open(tmp_path / "o.db")
     assert outbox.append([enter(1)]) == [42]
-    assert outbox.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert outbox.pragma("user_version") == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("kind", ["presence.enter", "item.pickup", "no.such"])
@@ -222,4 +222,4 @@ def test_marking_delivered_keeps_the_configured_synchronous_level(
     outbox = Outbox.open(tmp_path / "o.db", synchronous=setting)
     outbox.append([enter(1)])
     outbox.mark_delivered([1])
-    assert outbox.db.execute("PRAGMA synchronous").fetchone()[0] == level
+    assert outbox.pragma("synchronous") == level
