@@ -63,6 +63,12 @@ class DisplaySim:
         self.executed: list[tuple[int, Command]] = []  # (seq, command), in order
         self._last: tuple[Received, Reply] | None = None
 
+    def power_cycle(self) -> None:
+        """Lose power and come back: blank lines, default brightness, no memory of frames."""
+        self.lines.clear()
+        self.brightness = 100
+        self._last = None
+
     def visible(self) -> dict[int, str]:
         """What a person would read now: lines whose duration has not run out."""
         now = asyncio.get_running_loop().time()

@@ -10,6 +10,10 @@ again after a quiet spell, so a display that stopped answering is reported down.
 Lines are numbered from 1 in commands and from 0 on the wire. A ``duration_s`` rides in the
 frame, and the display blanks the line itself; only durations beyond the frame's 16-bit field
 become a follow-up CLEAR from the gateway.
+
+A display that loses power comes back blank. After every (re)open the session shows again what
+each line should still be showing (text acknowledged earlier whose duration has not run out,
+with the time that remains), as the relay session switches its channels back on.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class DisplaySession(OutputSession[SerialPort, Command]):
         self._next_seq = 0
         self._link = self._new_link()
         self._ok_detail = f"{config.lines} lines, answers PING"
+        # line -> (text, loop time it ends or None): what the display should show now.
+        self._painted: dict[int, tuple[str, float | None]] = {}
 
     @property
     def kind(self) -> OutputKind:
@@ -135,6 +141,35 @@ class DisplaySession(OutputSession[SerialPort, Command]):
 
     async def _hello(self, conn: SerialPort) -> None:
         await self._check(conn)
+        await self._repaint(conn)
+
+    async def _repaint(self, conn: SerialPort) -> None:
+        now = asyncio.get_running_loop().time()
+        live = {
+            n: (text, end) for n, (text, end) in self._painted.items() if end is None or end > now
+        }
+        self._painted = live
+        for line, (text, end) in sorted(live.items()):
+            seconds = FOREVER if end is None else max(1, math.ceil(end - now))
+            await self._attempt(conn, ShowText(line, text, seconds))
+        if live:
+            self.log.info("showing again what %d line(s) should show", len(live))
+
+    def _fell_due(self, planned: Planned[Command]) -> None:
+        self._remember(planned.action, asyncio.get_running_loop().time())
+
+    def _remember(self, command: Command, now: float) -> None:
+        match command:
+            case ShowText(line, text, seconds):
+                self._painted[line] = (text, None if seconds == FOREVER else now + seconds)
+            case Clear(line) if line == ALL_LINES:
+                self._painted.clear()
+            case Clear(line):
+                self._painted.pop(line, None)
+            case Ping() | SetBrightness():
+                pass
+            case _:
+                assert_never(command)
 
     async def _check(self, conn: SerialPort) -> None:
         match await self._deliver(conn, Ping()):
@@ -149,6 +184,7 @@ class DisplaySession(OutputSession[SerialPort, Command]):
         event = await self._deliver(conn, action)
         match event:
             case Delivered():
+                self._remember(action, asyncio.get_running_loop().time())
                 self.set_state(DeviceState.OK, self._ok_detail)
             case Failed(code=None):
                 tries = self.config.retries + 1

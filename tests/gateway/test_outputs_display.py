@@ -194,3 +194,44 @@ async def test_an_unplug_is_survived(tmp_path: Path) -> None:
             await session.execute(show(2, "nachher"))
     assert sim.visible() == {0: "vorher", 1: "nachher"}
     assert [s for s, _ in states] == [DeviceState.OK, DeviceState.DOWN, DeviceState.OK]
+
+
+async def test_a_display_that_lost_power_is_shown_again_what_it_should_show(
+    tmp_path: Path,
+) -> None:
+    async with display(tmp_path) as (port, sim):
+        outputs = Outputs([config(port)], lambda _id, _s, _d: None)
+        session = outputs["shelf"]
+        async with background(outputs.run()):
+            await session.execute(show(1, "Brot"))
+            await session.execute(show(2, "Angebot", duration_s=600))
+            port.hang_up()
+            sim.power_cycle()
+            await until(lambda: session.state == DeviceState.DOWN)
+            before = len(sim.executed)
+            port.reconnect()
+            await until(lambda: sim.visible() == {0: "Brot", 1: "Angebot"})
+            assert session.state == DeviceState.OK
+    repainted = [c for _, c in sim.executed[before:] if isinstance(c, ShowText)]
+    assert [(c.line, c.text) for c in repainted] == [(0, "Brot"), (1, "Angebot")]
+    assert repainted[0].duration_s == 0  # until replaced, as first shown
+    assert 590 < repainted[1].duration_s <= 600  # only what remains of its 600 s
+
+
+async def test_text_whose_time_ran_out_or_was_cleared_is_not_shown_again(tmp_path: Path) -> None:
+    async with display(tmp_path) as (port, sim):
+        outputs = Outputs([config(port)], lambda _id, _s, _d: None)
+        session = outputs["shelf"]
+        async with background(outputs.run()):
+            await session.execute(show(1, "kurz", duration_s=1))
+            await session.execute(show(2, "weg"))
+            await session.execute(DisplayClear(command_id="c-2", action="clear"))
+            await until(lambda: sim.visible() == {})  # the display blanked "kurz" itself
+            port.hang_up()
+            sim.power_cycle()
+            await until(lambda: session.state == DeviceState.DOWN)
+            before = len(sim.executed)
+            port.reconnect()
+            await until(lambda: session.state == DeviceState.OK)
+            await session.execute(show(1, "neu"))
+    assert [c for _, c in sim.executed[before:] if isinstance(c, ShowText)] == [ShowText(0, "neu")]
