@@ -20,10 +20,12 @@ from numpy.typing import NDArray
 
 from gateway.kernels import layout
 from gateway.kernels.presence import feed as feed_kernel
-from gateway.reads import ReadBatch
+from gateway.kernels.smoothing import prior_pool
+from gateway.reads import ReadBatch, Subjects
 from gateway.transitions import Transition, TransitionKind
 
 INITIAL_SUBJECTS: Final = 64  # rows double from here as subject ids grow
+FORGET_AFTER_S: Final = 3600.0  # config: presence.forget_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +41,22 @@ class EngineParams:
     delta: float = 1e-6  # accepted chance that a silence of one window is only misses
     dedup_s: float = 0.02  # reads of one pair closer than this are one read
     enter_reads: int = 2  # a run needs this many counted reads before it can enter
+    # ... and this score (reads at rssi_ref_dbm, decayed with tau_s) before it can take the
+    # subject: faint bleed from a neighbour's antenna never gets there on its own.
+    enter_score: float = 3.0
     hysteresis: float = 0.5  # another zone must score (1 + h) times the current one
     tau_s: float = 0.5  # decay of the zone score
     prior_reads: float = 2.0
     prior_rate_hz: float = 4.0
     min_window_s: float = 0.3
-    max_window_s: float = 2.0  # the exit latency we accept for the sparsest tag
+    max_window_s: float = 1.95  # the exit latency we accept for the sparsest tag
     rssi_ref_dbm: float = -60.0
     rssi_scale_db: float = 6.0
     # Silence tail (gateway/kernels/smoothing.py), in units of a tag's mean gap between reads.
     tail_u: float = 2.0  # threshold above which a silence counts as a tail sample
-    prior_gaps: float = 200.0  # weight of the prior, in silences
+    prior_gaps: float = 5000.0  # weight of the prior, in silences
     prior_exceed: float = 0.1  # prior chance that a silence exceeds tail_u
-    prior_excess: float = 1.0  # prior mean overshoot of those
+    prior_excess: float = 3.0  # prior mean overshoot of those
     pool_forget: float = 1e-5  # per silence: the pool remembers ~100k silences
     rejoin_s: float = 2.5  # a return to the zone just left within this was a miss burst
     long_reads: float = 1000.0  # past this many reads a visit's window grows with ln(reads)
@@ -95,6 +100,7 @@ class EngineParams:
         vec[layout.K_POOL_FORGET] = self.pool_forget
         vec[layout.K_REJOIN_S] = self.rejoin_s
         vec[layout.K_LONG_READS] = self.long_reads
+        vec[layout.K_ENTER_SCORE] = self.enter_score
         return vec
 
 
@@ -102,14 +108,31 @@ class PresenceState:
     """The kernel's arrays, indexed by subject id; see ``gateway.kernels.layout``."""
 
     def __init__(self, subjects: int, zones: int) -> None:
-        self.subj = np.zeros((subjects, layout.SUBJECT_FIELDS), np.float64)
-        self.subj[:, layout.LEFT_AT] = -math.inf
-        self.subj[:, layout.LEFT_ZONE] = layout.NOWHERE
-        self.cur = np.full(subjects, layout.NOWHERE, np.int32)
-        self.pair = np.zeros((subjects, zones, layout.PAIR_FIELDS), np.float64)
-        self.pair[:, :, layout.P_LAST] = -math.inf
-        self.pair[:, :, layout.P_RSSI] = math.nan
-        self.pair_i = np.full((subjects, zones, layout.PAIR_INT_FIELDS), -1, np.int32)
+        self.subj = np.empty((subjects, layout.SUBJECT_FIELDS), np.float64)
+        self.cur = np.empty(subjects, np.int32)
+        self.pair = np.empty((subjects, zones, layout.PAIR_FIELDS), np.float64)
+        self.pair_i = np.empty((subjects, zones, layout.PAIR_INT_FIELDS), np.int32)
+        self.reset(slice(None))
+
+    def reset(self, rows: slice | NDArray[np.intp]) -> None:
+        """These rows as a subject never seen."""
+        self.subj[rows] = 0.0
+        self.subj[rows, layout.LEFT_AT] = -math.inf
+        self.subj[rows, layout.LEFT_ZONE] = layout.NOWHERE
+        self.cur[rows] = layout.NOWHERE
+        self.pair[rows] = 0.0
+        self.pair[rows, :, layout.P_LAST] = -math.inf
+        self.pair[rows, :, layout.P_RSSI] = math.nan
+        self.pair_i[rows] = -1
+
+    def idle(self, before: float) -> NDArray[np.intp]:
+        """Rows of subjects in no zone whose last read, in any zone, is at or before ``before``.
+
+        A pending run (reads not yet enough to enter) is a read after ``before`` when ``before``
+        is further back than a run can last (``max_window_s``)."""
+        last = np.maximum(self.pair[:, :, layout.P_LAST].max(axis=1), self.subj[:, layout.LEFT_AT])
+        gone = (self.cur == layout.NOWHERE) & (last > -math.inf) & (last <= before)
+        return np.flatnonzero(gone)
 
     @property
     def capacity(self) -> int:
@@ -128,6 +151,13 @@ class PresenceState:
         self.subj, self.cur, self.pair, self.pair_i = (
             fresh.subj, fresh.cur, fresh.pair, fresh.pair_i
         )  # fmt: skip
+
+
+def _check_forget_after(forget_after_s: float, params: EngineParams) -> float:
+    # A subject must be gone well past any run or window before its row can go.
+    if not forget_after_s > max(params.max_window_s, params.rejoin_s):
+        raise ValueError("forget_after_s must exceed max_window_s and rejoin_s")
+    return forget_after_s
 
 
 def _exact(
@@ -149,7 +179,17 @@ def _exact(
 
 
 class PresenceStage:
-    def __init__(self, zones: Sequence[ZoneParams], params: EngineParams | None = None) -> None:
+    def __init__(
+        self,
+        zones: Sequence[ZoneParams],
+        params: EngineParams | None = None,
+        *,
+        subjects: Subjects | None = None,
+        forget_after_s: float = FORGET_AFTER_S,
+    ) -> None:
+        """``subjects``: the interner whose ids the batches carry; forgotten subjects' ids are
+        released there for reuse. ``forget_after_s``: see ``gateway.kernels.layout``
+        (``math.inf``: never forget)."""
         if not zones:
             raise ValueError("the presence stage needs at least one zone")
         self.zones = tuple(zones)
@@ -157,10 +197,14 @@ class PresenceStage:
         self._params = self.params.as_array()
         self._dwell_s = np.array([z.dwell_s for z in self.zones], np.float64)
         self._state = PresenceState(INITIAL_SUBJECTS, len(self.zones))
-        self._pool = np.zeros(layout.POOL_FIELDS, np.float64)
+        self._pool = prior_pool(self._params)
         self._out_f = np.empty((0, layout.OUT_FLOAT_FIELDS), np.float64)
         self._out_i = np.empty((0, layout.OUT_INT_FIELDS), np.int32)
         self._deadline = math.inf
+        self._subjects = subjects
+        self._forget_after_s = _check_forget_after(forget_after_s, self.params)
+        self._next_sweep = -math.inf
+        self.forgotten_total = 0
 
     def feed(self, batch: ReadBatch, now: float) -> list[Transition]:
         if len(batch):
@@ -173,7 +217,14 @@ class PresenceStage:
             float(now), st.subj, st.cur, st.pair, st.pair_i, self._pool, self._dwell_s,
             self._params, self._out_f, self._out_i,
         )  # fmt: skip
+        if now >= self._next_sweep:  # after the kernel: this batch's reads count as activity
+            self._forget(now)
         return self._transitions(int(n))
+
+    @property
+    def capacity(self) -> int:
+        """Subject rows held: they grow by doubling; forgetting lets ids, so rows, be reused."""
+        return self._state.capacity
 
     def next_deadline(self) -> float | None:
         return None if self._deadline == math.inf else float(self._deadline)
@@ -192,6 +243,21 @@ class PresenceStage:
         """Subject id -> zone id, for every subject currently in a zone."""
         (subjects,) = np.nonzero(self._state.cur != layout.NOWHERE)
         return {int(s): int(self._state.cur[s]) for s in subjects}
+
+    def _forget(self, now: float) -> None:
+        """Forget every subject gone for ``forget_after_s``: its row is reset and its id released.
+
+        Runs every ``forget_after_s / FORGET_SWEEPS`` (a few numpy passes over the state, never
+        per read); a subject is therefore forgotten between 1 and 1 + 1/FORGET_SWEEPS times
+        ``forget_after_s`` after its last read."""
+        self._next_sweep = now + self._forget_after_s / layout.FORGET_SWEEPS
+        rows = self._state.idle(now - self._forget_after_s)
+        if not len(rows):
+            return
+        self._state.reset(rows)
+        self.forgotten_total += len(rows)
+        if self._subjects is not None:
+            self._subjects.release(rows.tolist())
 
     def _check(self, batch: ReadBatch) -> None:
         if batch.zone.min() < 0 or batch.zone.max() >= len(self.zones):

@@ -77,7 +77,14 @@ K_PRIOR_EXCESS: Final = 14
 K_POOL_FORGET: Final = 15
 K_REJOIN_S: Final = 16
 K_LONG_READS: Final = 17
-PARAM_FIELDS: Final = 18
+K_ENTER_SCORE: Final = 18
+PARAM_FIELDS: Final = 19
+
+# Forgetting (gateway.presence.PresenceStage): a subject in no zone and not read anywhere for
+# ``forget_after_s`` has its row reset and its id released for reuse, so the state is as large as
+# the subjects seen in that horizon, not all ever seen. The sweep runs this many times per
+# ``forget_after_s``, in Python between kernel calls (the twin sweeps on the same schedule).
+FORGET_SWEEPS: Final = 4
 
 # transition kinds, as gateway.transitions.TransitionKind
 ENTER: Final = 0

@@ -34,6 +34,7 @@ from gateway.kernels.layout import (
     HEARD,
     K_DEDUP_S,
     K_ENTER_READS,
+    K_ENTER_SCORE,
     K_HYSTERESIS,
     K_LONG_READS,
     K_MAX_WINDOW_S,
@@ -192,18 +193,27 @@ def note_rejoin(s: int, z: int, since: float, subj: F64, pool: F64, params: F64)
 
 
 @kernel
+def strong_enough(reads: float, score: float, rssi: float, params: F64) -> bool:
+    """Can this run take the subject? One stray read never can, nor faint bleed on its own."""
+    if reads < params[K_ENTER_READS]:
+        return False
+    # A run with no RSSI (card readers) has only its count to go by.
+    return math.isnan(rssi) or score >= params[K_ENTER_SCORE]
+
+
+@kernel
 def resolve(
     s: int, z: int, t: float, subj: F64, cur: I32, pair: F64, pair_i: I32, pool: F64,
     dwell_s: F64, params: F64, factor: float, theta: float, out_f: F64, out_i: I32, n: int,
 ) -> int:  # fmt: skip
     """A counted read in a zone the subject is not in: enter it, move to it, or wait."""
     c = cur[s]
-    if pair[s, z, P_NRUN] < params[K_ENTER_READS]:
+    score = pair[s, z, P_SCORE]
+    if not strong_enough(pair[s, z, P_NRUN], score, pair[s, z, P_RSSI], params):
         if c != NOWHERE:
             heard(s, t, subj)
         return n
     tau = params[K_TAU_S]
-    score = pair[s, z, P_SCORE]
     if c == NOWHERE:
         if score >= strongest_other(pair, s, z, t, tau):
             since = pair[s, z, P_START]

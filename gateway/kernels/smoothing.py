@@ -51,6 +51,7 @@ from gateway.kernels.layout import (
     K_PRIOR_EXCESS,
     K_PRIOR_GAPS,
     K_TAIL_U,
+    POOL_FIELDS,
 )
 
 F64 = NDArray[np.float64]
@@ -74,14 +75,20 @@ def add_silence(
     )
 
 
+def prior_pool(params: F64) -> F64:
+    """The pool a stage starts from: ``prior_gaps`` silences of the prior's tail shape."""
+    pool = np.zeros(POOL_FIELDS, np.float64)
+    pool[G_GAPS] = params[K_PRIOR_GAPS]
+    pool[G_EXCEED] = params[K_PRIOR_GAPS] * params[K_PRIOR_EXCEED]
+    pool[G_EXCESS] = pool[G_EXCEED] * params[K_PRIOR_EXCESS]
+    return pool
+
+
 @kernel
 def tail_factor(pool: F64, params: F64) -> tuple[float, float]:
     """(u + theta * ln(pi / delta), theta): the window in mean gaps, and the mean excess."""
-    prior_gaps = params[K_PRIOR_GAPS]
-    prior_exceed = prior_gaps * params[K_PRIOR_EXCEED]
-    exceed = pool[G_EXCEED] + prior_exceed
-    pi = exceed / (pool[G_GAPS] + prior_gaps)
-    theta = (pool[G_EXCESS] + prior_exceed * params[K_PRIOR_EXCESS]) / exceed
+    pi = pool[G_EXCEED] / pool[G_GAPS]
+    theta = pool[G_EXCESS] / pool[G_EXCEED]
     factor: float = params[K_TAIL_U] + theta * max(math.log(pi) + params[K_LN_INV_DELTA], 0.0)
     return factor, float(theta)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.kernels import layout
-from gateway.kernels.layout import DWELL, ENTER, EXIT
+from gateway.kernels.layout import DWELL, ENTER, EXIT, FORGET_SWEEPS
 
 # (kind, subject, zone, t, since, rssi, device, antenna)
 Row = tuple[int, int, int, float, float, float, int, int]
@@ -42,6 +42,7 @@ class TwinParams:
     pool_forget: float
     rejoin_s: float
     long_reads: float
+    enter_score: float
 
     @classmethod
     def from_vector(cls, vec: Sequence[float]) -> TwinParams:
@@ -51,7 +52,7 @@ class TwinParams:
             k.K_DEDUP_S, k.K_TAU_S, k.K_ENTER_READS, k.K_HYSTERESIS, k.K_LN_INV_DELTA,
             k.K_PRIOR_READS, k.K_PRIOR_RATE_HZ, k.K_MIN_WINDOW_S, k.K_MAX_WINDOW_S,
             k.K_RSSI_REF_DBM, k.K_RSSI_SCALE_DB, k.K_TAIL_U, k.K_PRIOR_GAPS, k.K_PRIOR_EXCEED,
-            k.K_PRIOR_EXCESS, k.K_POOL_FORGET, k.K_REJOIN_S, k.K_LONG_READS,
+            k.K_PRIOR_EXCESS, k.K_POOL_FORGET, k.K_REJOIN_S, k.K_LONG_READS, k.K_ENTER_SCORE,
         )  # fmt: skip
         return cls(*(float(vec[k]) for k in order))
 
@@ -113,6 +114,13 @@ class PresenceTwin:
     out: list[Row] = field(default_factory=list)
     factor: float = 0.0  # the window in mean gaps, re-estimated at the start of each batch
     theta: float = 0.0  # mean excess of long silences, likewise
+    forget_after_s: float = math.inf  # as PresenceStage's; inf: never forget
+    next_sweep: float = -math.inf
+
+    def __post_init__(self) -> None:
+        p = self.params  # the pool starts as the prior, which is forgotten like any silence
+        exceed = p.prior_gaps * p.prior_exceed
+        self.pool = SilencePool(p.prior_gaps, exceed, exceed * p.prior_excess)
 
     def feed(self, reads: Sequence[Read], now: float) -> tuple[list[Row], float]:
         self.out = []
@@ -126,7 +134,24 @@ class PresenceTwin:
         deadline = min(
             (min(v.heard + v.window, v.dwell_at) for v in self.visits.values()), default=math.inf
         )
+        if now >= self.next_sweep:
+            self._forget(now)
         return self.out, deadline
+
+    def _forget(self, now: float) -> None:
+        """Drop what is known of subjects in no zone and not read since forget_after_s ago."""
+        self.next_sweep = now + self.forget_after_s / FORGET_SWEEPS
+        last: dict[int, float] = {}
+        for (s, _), run in self.runs.items():
+            last[s] = max(last.get(s, -math.inf), run.last)
+        for s, gone in self.departures.items():
+            last[s] = max(last.get(s, -math.inf), gone.last)
+        forget = {
+            s for s, t in last.items()
+            if s not in self.visits and -math.inf < t <= now - self.forget_after_s
+        }  # fmt: skip
+        self.runs = {key: run for key, run in self.runs.items() if key[0] not in forget}
+        self.departures = {s: d for s, d in self.departures.items() if s not in forget}
 
     def _run(self, s: int, z: int) -> Run:
         return self.runs.setdefault((s, z), Run())
@@ -139,9 +164,8 @@ class PresenceTwin:
 
     def _tail_factor(self) -> tuple[float, float]:
         p, pool = self.params, self.pool
-        prior_exceed = p.prior_gaps * p.prior_exceed
-        pi = (pool.exceed + prior_exceed) / (pool.gaps + p.prior_gaps)
-        theta = (pool.excess + prior_exceed * p.prior_excess) / (pool.exceed + prior_exceed)
+        pi = pool.exceed / pool.gaps
+        theta = pool.excess / pool.exceed
         return p.tail_u + theta * max(math.log(pi) + p.ln_inv_delta, 0.0), theta
 
     def _window(self, v: Visit) -> float:
@@ -196,7 +220,8 @@ class PresenceTwin:
             v.last, v.heard, v.reads = t, t, v.reads + 1.0
             v.window = self._window(v)
             return
-        if run.reads < p.enter_reads:
+        weak = not math.isnan(run.rssi) and run.score < p.enter_score
+        if run.reads < p.enter_reads or weak:
             if v is not None:
                 v.heard = t
             return

@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.kernels.layout import G_EXCEED, G_GAPS, K_POOL_FORGET, K_TAIL_U, POOL_FIELDS
-from gateway.kernels.smoothing import add_silence, clamp_window, tail_factor
+from gateway.kernels.layout import G_EXCEED, G_GAPS, K_POOL_FORGET, K_TAIL_U
+from gateway.kernels.smoothing import add_silence, clamp_window, prior_pool, tail_factor
 from gateway.kernels.twin import PresenceTwin, Read, Row, TwinParams
 from gateway.presence import EngineParams, PresenceStage, ZoneParams
 from gateway.reads import ReadBatch
@@ -69,12 +69,16 @@ def materialise(batches):  # type: ignore[no-untyped-def]
     return out
 
 
-@given(st.one_of(BATCHES, DENSE), PARAMS)
-def test_kernel_matches_twin(batches, params: EngineParams) -> None:  # type: ignore[no-untyped-def]
-    stage = PresenceStage(ZONES, params)
+@given(st.one_of(BATCHES, DENSE), PARAMS, st.sampled_from([math.inf, 3.0, 8.0]))
+def test_kernel_matches_twin(batches, params: EngineParams, forget: float) -> None:  # type: ignore[no-untyped-def]
+    # Forgetting (between kernel calls) must agree too: a forgotten subject's next read starts
+    # from nothing in both.
+    forget = max(forget, params.max_window_s + 0.5, params.rejoin_s + 0.5)
+    stage = PresenceStage(ZONES, params, forget_after_s=forget)
     twin = PresenceTwin(
-        TwinParams.from_vector(params.as_array().tolist()), [z.dwell_s for z in ZONES]
-    )
+        TwinParams.from_vector(params.as_array().tolist()), [z.dwell_s for z in ZONES],
+        forget_after_s=forget,
+    )  # fmt: skip
     for batch, twin_reads, now in materialise(batches):
         got = [
             (int(tr.kind), tr.subject, tr.zone, tr.t, tr.since, tr.rssi, tr.device, tr.antenna)
@@ -100,7 +104,7 @@ def test_next_deadline_is_exact(batches) -> None:  # type: ignore[no-untyped-def
 
 
 def pooled(silences: list[float], params: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
-    pool = np.zeros(POOL_FIELDS)
+    pool = prior_pool(params)
     for silence in silences:
         pool[:] = add_silence(*pool, silence, params[K_TAIL_U], 1.0 - params[K_POOL_FORGET])
     return pool
@@ -123,7 +127,7 @@ def test_window_is_clamped_and_grows_with_the_mean_gap(mu: float, silences: list
 
 
 def test_long_silences_in_the_pool_widen_the_window() -> None:
-    params = EngineParams(pool_forget=0.0).as_array()
+    params = EngineParams(pool_forget=0.0, prior_gaps=100.0).as_array()  # the data outweighs it
     steady = pooled([1.0] * 1000, params)
     bursty = pooled([12.0 if i % 10 == 0 else 1.0 for i in range(1000)], params)
     assert tail_factor(bursty, params)[0] > 1.5 * tail_factor(steady, params)[0]

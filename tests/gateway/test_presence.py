@@ -161,7 +161,7 @@ def test_engine_params_refuse_what_the_kernel_would_divide_by(bad: dict[str, flo
 
 
 def test_bleed_keeps_a_visit_alive_through_a_long_miss_burst(stage: PresenceStage) -> None:
-    home = steady(0, 0, 0.0, 4.0, rssi=-50.0) + steady(0, 0, 5.5, 8.0, rssi=-50.0)
+    home = steady(0, 0, 0.0, 4.0, rssi=-50.0) + steady(0, 0, 6.5, 8.0, rssi=-50.0)
     bleed = steady(0, 1, 0.05, 8.0, hz=3.0, rssi=-68.0)  # a neighbour hears it faintly
     assert kinds(stage.feed(reads(*home), 8.0)) == [
         (ENTER, 0, 0), (DWELL, 0, 0), (EXIT, 0, 0), (ENTER, 0, 0)
