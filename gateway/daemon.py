@@ -83,7 +83,11 @@ class Daemon:
         self.zone_names = [z.id for z in zones]
         self.devices: list[DeviceConfig] = [*config.readers, *config.sensors]
         self.subjects = Subjects()
-        self.stage = PresenceStage([ZoneParams(z.id, z.dwell_s) for z in zones])
+        self.stage = PresenceStage(
+            [ZoneParams(z.id, z.dwell_s) for z in zones],
+            subjects=self.subjects,
+            forget_after_s=config.presence.forget_after_s,
+        )
         self.status = StatusBoard(self.outbox.backlog)
         self.outputs = Outputs(config.outputs, self._on_output_state)
         for output in config.outputs:

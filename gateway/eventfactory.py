@@ -8,7 +8,7 @@ before anything is written to the outbox, so no raw id ever reaches disk or the 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from drivers.epc import decode_sgtin96
 from gateway.clock import Clock
@@ -52,6 +52,7 @@ class EventFactory:
         self._pseudonymizer = pseudonymizer
         self._clock = clock
         self._subject_cache: dict[int, Subject] = {}
+        subjects.on_release(self._forget)  # a released id will name another subject
 
     def from_transition(self, t: Transition) -> AnyEvent:
         common = self._common(t.t, t.zone)
@@ -108,6 +109,10 @@ class EventFactory:
             store=self._store,
             gateway=self._gateway,
         )
+
+    def _forget(self, ids: Collection[int]) -> None:
+        for index in ids:
+            self._subject_cache.pop(index, None)
 
     def _subject(self, index: int) -> Subject:
         cached = self._subject_cache.get(index)

@@ -20,7 +20,7 @@ the scale saw nothing is not a pickup). Customers' transitions are never conside
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,6 +53,7 @@ class FusionStage:
         """``windows``: zone index -> match window in seconds, for every zone with a scale."""
         self._windows = dict(windows)
         self._subjects = subjects
+        subjects.on_release(self._forget)
         self._hold_s = max(hold_s, *self._windows.values()) if self._windows else hold_s
         self._transitions: list[Transition] = []
         self._changes: list[WeightChange] = []
@@ -71,6 +72,11 @@ class FusionStage:
     def pending(self) -> tuple[int, int]:
         """Halves waiting for a partner: (transitions, weight changes)."""
         return len(self._transitions), len(self._changes)
+
+    def _forget(self, ids: Collection[int]) -> None:
+        # The presence stage forgets a subject long after its last exit, which has expired
+        # here by then; dropped all the same, so that a reused id can never pair with it.
+        self._transitions = [t for t in self._transitions if t.subject not in ids]
 
     def _relevant(self, t: Transition) -> bool:
         return (

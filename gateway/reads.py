@@ -10,6 +10,7 @@ interned to small integers once, here, so that no stage ever touches a string on
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -26,23 +27,55 @@ class SubjectKind(enum.IntEnum):
 
 @dataclass(slots=True)
 class Subjects:
-    """Interns raw ids (uppercase hex) to dense integer ids, remembering each one's kind."""
+    """Interns raw ids (uppercase hex) to dense integer ids, remembering each one's kind.
+
+    Ids of forgotten subjects (``release``: the presence stage forgets a subject that has been
+    gone long enough) are handed to new raw ids, so ids stay dense and the state indexed by them
+    stays as large as the subjects seen recently, not all ever seen. Whoever keeps something per
+    id registers with ``on_release`` and drops it there, before the id can be reused.
+    """
 
     _index: dict[str, int] = field(default_factory=dict)
-    raw_ids: list[str] = field(default_factory=list)
+    raw_ids: list[str] = field(default_factory=list)  # "" where an id is free
     kinds: list[SubjectKind] = field(default_factory=list)
+    _free: list[int] = field(default_factory=list)
+    _listeners: list[Callable[[Collection[int]], None]] = field(default_factory=list)
 
     def intern(self, raw_id: str, kind: SubjectKind) -> int:
         idx = self._index.get(raw_id)
         if idx is None:
-            idx = len(self.raw_ids)
+            idx = self._new_id(raw_id, kind)
             self._index[raw_id] = idx
-            self.raw_ids.append(raw_id)
-            self.kinds.append(kind)
         return idx
 
+    def _new_id(self, raw_id: str, kind: SubjectKind) -> int:
+        if self._free:
+            idx = self._free.pop()
+            self.raw_ids[idx], self.kinds[idx] = raw_id, kind
+            return idx
+        self.raw_ids.append(raw_id)
+        self.kinds.append(kind)
+        return len(self.raw_ids) - 1
+
+    def on_release(self, listener: Callable[[Collection[int]], None]) -> None:
+        """``listener(ids)`` is called with every batch of released ids, before any is reused."""
+        self._listeners.append(listener)
+
+    def release(self, ids: Collection[int]) -> None:
+        """Forget these subjects; a raw id seen again afterwards is a new subject."""
+        gone = {i for i in ids if self.raw_ids[i]}
+        if not gone:
+            return
+        for listener in self._listeners:
+            listener(gone)
+        for i in sorted(gone, reverse=True):  # the lowest id is reused first: ids stay dense
+            del self._index[self.raw_ids[i]]
+            self.raw_ids[i] = ""
+        self._free = sorted({*self._free, *gone}, reverse=True)
+
     def __len__(self) -> int:
-        return len(self.raw_ids)
+        """Subjects known now (released ids not counted)."""
+        return len(self._index)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from gateway.config.outputs import OutputConfig
 from gateway.config.root import Config
 from gateway.config.sections import (
     MetricsConfig,
+    PresenceConfig,
     PrivacyConfig,
     SiteConfig,
     StorageConfig,
@@ -30,6 +31,7 @@ __all__ = [
     "MqttConfig",
     "OutputConfig",
     "Pn532Reader",
+    "PresenceConfig",
     "PrivacyConfig",
     "ReaderConfig",
     "SensorConfig",

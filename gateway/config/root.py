@@ -11,6 +11,7 @@ from gateway.config.outputs import OutputConfig
 from gateway.config.rules import RuleConfig
 from gateway.config.sections import (
     MetricsConfig,
+    PresenceConfig,
     PrivacyConfig,
     SiteConfig,
     StorageConfig,
@@ -25,6 +26,7 @@ class Config(Model):
     storage: StorageConfig = StorageConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     tags: TagsConfig = TagsConfig()
+    presence: PresenceConfig = PresenceConfig()
     readers: list[ReaderConfig] = Field(default_factory=list)
     sensors: list[SensorConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)

@@ -1,4 +1,5 @@
-"""The small sections: ``[site]``, ``[storage]``, ``[privacy]``, ``[tags]`` and ``[[zones]]``."""
+"""The small sections: ``[site]``, ``[storage]``, ``[privacy]``, ``[tags]``, ``[presence]`` and
+``[[zones]]``."""
 
 from __future__ import annotations
 
@@ -52,6 +53,15 @@ class TagsConfig(Model):
             if not re.fullmatch(r"[0-9A-Fa-f]{1,62}", p):
                 raise ValueError(f"{p!r} is not a hex prefix")
         return [p.upper() for p in prefixes]
+
+
+class PresenceConfig(Model):
+    """The presence engine (docs/presence.md)."""
+
+    # A subject in no zone and not read anywhere for this long is forgotten: its state is
+    # reset and its id reused, so memory follows the tags seen in this horizon, not every tag
+    # ever seen. Read again later, it is a new subject with a fresh presence.enter.
+    forget_after_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 3600.0
 
 
 class ZoneConfig(Model):

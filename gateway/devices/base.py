@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -70,6 +70,7 @@ class DeviceContext:
         self.reads = 0
         self.unmapped_reads = 0
         self._epc_ids: dict[bytes, int] = {}
+        subjects.on_release(self._forget)  # a released id will name another EPC
         # antenna -> zone index, -1 where the config maps none (ports 0..16 at least)
         self._zone_of = np.full(max(17, max(zones, default=0) + 1), -1, np.int32)
         for antenna, zone in zones.items():
@@ -124,6 +125,9 @@ class DeviceContext:
     def reads_by_antenna(self) -> dict[int, int]:
         """Reads that reached the pipeline, per antenna port (0 for single-antenna readers)."""
         return {int(a): int(n) for a, n in enumerate(self._antenna_reads) if n}
+
+    def _forget(self, ids: Collection[int]) -> None:
+        self._epc_ids = {epc: i for epc, i in self._epc_ids.items() if i not in ids}
 
     def _subject_of(self, epc: bytes) -> int:
         subject = self._epc_ids.get(epc)
