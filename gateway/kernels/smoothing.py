@@ -27,11 +27,14 @@ hundred milliseconds more on the exits of long visits.
 The tail factor (u + theta * ln(pi / delta)) moves slowly, so it is re-estimated once per batch,
 which keeps a logarithm out of the per-read path of short visits.
 
-The pool forgets geometrically (``pool_forget`` per silence), so it follows a changing shop, and
-starts from a prior worth ``prior_gaps`` silences. A silence that did end a visit is censored:
-never seen in the pool, which would teach the pool that long silences do not happen. So a tag
-that comes back to the zone it just left within ``rejoin_s`` has its silence added to the pool
-(``note_rejoin`` in the presence kernel): a visit split by a burst is the evidence it lacked.
+The pool forgets geometrically (``pool_forget`` per silence), so it follows a changing shop. It
+starts as a prior worth ``prior_gaps`` silences (``prior_pool``), forgotten like them: at start-up
+the pool has seen only silences that already ended, the long ones are missing, and a prior that
+assumes a bursty channel keeps the first windows from coming out too short. A silence that did
+end a visit is censored: never seen in the pool, which would teach the pool that long silences
+do not happen. So a tag that comes back to the zone it just left within ``rejoin_s`` has its
+silence added to the pool (``note_rejoin`` in the presence kernel): a visit split by a burst is
+the evidence it lacked.
 """
 
 from __future__ import annotations
