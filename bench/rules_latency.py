@@ -1,11 +1,20 @@
 """Serial bytes of the triggering read -> bytes of the display frame, measured outside the
-daemon: paced FakeReaders as store load, marker customers entering, a rule that shows on a
-display whose pty is served by a thread that ACKs and stamps each SHOW frame. No broker: the
-outbox keeps every event, and the ok action.executed events (FIFO on one output) map each SHOW
-to its marker. Usage: [SYNC=normal] python -m bench.rules_latency READS_PER_S SECONDS"""
+daemon, at store load: four paced UHF readers (200 reads/s each), two EM4100 card readers and
+four Modbus scales polled at 10 Hz (``bench.store``), events published to a real broker. A marker
+customer enters every 100 ms on reader 0; a rule shows a text on a serial display whose pty is
+served by a thread that ACKs and stamps each SHOW frame. The ok ``action.executed`` events,
+received from the broker (FIFO on one output), map each SHOW to its marker.
+
+    python -m bench.rules_latency [--seconds 30] [--sync full|normal] [--uhf-rate 200]
+        [--no-broker]
+
+``--no-broker`` points the daemon at a port where nothing listens (the offline case): events
+then stay in the outbox, which is read at the end instead.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -15,14 +24,17 @@ import tempfile
 import threading
 import time
 import tty
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from bench.e2e import _stamps, _streaming, fake_readers, percentile, write_config
-from bench.loadgen import FakeReader, record
+from bench.e2e import ZONES, _stamps, _streaming, percentile, write_config
+from bench.loadgen import FakeReader, population, record
 from bench.proc import Measured, cpu_percent
+from bench.store import TAGS_PER_READER, UHF_READERS, extra_config, simulators
 from drivers.sentinel import NEED_DATA
 from drivers.serial_display import Ack, CommandDecoder, Received, ShowText, encode_reply
-from gateway.demo.broker import free_port
+from gateway.demo.broker import BrokerProcess, free_port
 from gateway.outbox import Outbox
 
 MARK_EVERY_S = 0.1
@@ -89,29 +101,80 @@ async def markers(reader: FakeReader, seconds: float) -> list[bytes]:
     return frames
 
 
-async def main(rate: float, seconds: float) -> None:
+@contextlib.asynccontextmanager
+async def event_log(broker: str, events: list[dict[str, Any]]) -> AsyncIterator[None]:
+    """Every event the daemon publishes, from a subscriber in its own process (read as it
+    arrives: a pipe left unread fills and stalls the subscriber)."""
+    topic = "silentcommerce/v1/store-042/gw-bench/event/#"
+    argv = [sys.executable, "-m", "bench.listen", broker, topic, "--json"]
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    out = proc.stdout
+    async with asyncio.timeout(30):
+        while (await out.readline()).strip() != b"READY":
+            pass
+
+    async def collect() -> None:
+        while line := await out.readline():
+            events.append(json.loads(line))
+
+    reading = asyncio.create_task(collect())
+    try:
+        yield
+    finally:
+        await asyncio.sleep(1.0)
+        proc.terminate()
+        await proc.wait()
+        await reading
+
+
+async def measure(args: argparse.Namespace, broker: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rules-lat-"))
     display = StampingDisplay(tmp / "disp")
-    with fake_readers(tmp, 2, rate / 2) as readers:
-        url = f"mqtt://127.0.0.1:{free_port()}"
-        config = write_config(tmp, [r.link for r in readers], url, RULES.format(port=tmp / "disp"))
-        if os.environ.get("SYNC"):
-            sync = f'[storage]\nsynchronous = "{os.environ["SYNC"]}"\n'
-            config.write_text(config.read_text().replace("[storage]\n", sync))
-        with Measured.daemon(config) as daemon:
-            daemon.wait_ready()
-            await _streaming(readers)
-            await asyncio.sleep(2.0)
-            a, w0 = daemon.sample(), sum(r.written for r in readers)
-            frames = await markers(readers[0], seconds)
-            b, w1 = daemon.sample(), sum(r.written for r in readers)
-            await asyncio.sleep(1.5)
-    display.close()
-    stamps = _stamps(readers[0])
-    rows = [json.loads(r.body) for r in Outbox.open(tmp / "outbox.db").pending(limit=10**7)]
-    by_id = {e["id"]: e for e in rows}
-    done = [e for e in rows if e["type"] == "action.executed" and e["ok"]]
+    stream = population(TAGS_PER_READER, list(ZONES), 3 * TAGS_PER_READER)
+    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=args.uhf_rate) for i in range(UHF_READERS)]
+    url = broker or f"mqtt://127.0.0.1:{free_port()}"
+    rules = extra_config(tmp) + RULES.format(port=tmp / "disp")
+    config = write_config(tmp, [r.link for r in readers], url, rules)
+    config.write_text(
+        config.read_text().replace("[storage]\n", f'[storage]\nsynchronous = "{args.sync}"\n')
+    )
+    events: list[dict[str, Any]] = []
+    try:
+        async with simulators(tmp, args.seconds + 60), contextlib.AsyncExitStack() as stack:
+            if broker is not None:
+                await stack.enter_async_context(event_log(broker, events))
+            with Measured.daemon(config) as daemon:
+                daemon.wait_ready()
+                await _streaming(readers)
+                await asyncio.sleep(2.0)
+                a, w0 = daemon.sample(), sum(r.written for r in readers)
+                frames = await markers(readers[0], args.seconds)
+                b, w1 = daemon.sample(), sum(r.written for r in readers)
+                await asyncio.sleep(1.5)
+    finally:
+        for r in readers:
+            r.close()
+        display.close()
+    if broker is None:
+        events = [json.loads(r.body) for r in Outbox.open(tmp / "outbox.db").pending(limit=10**7)]
+    report(args, events, frames, readers[0], display, cpu_percent(a, b), (w1 - w0) / (b.t - a.t))
+
+
+def report(
+    args: argparse.Namespace,
+    events: list[dict[str, Any]],
+    frames: Sequence[bytes],
+    marked: FakeReader,
+    display: StampingDisplay,
+    cpu: float,
+    rate: float,
+) -> None:
+    events.sort(key=lambda e: int(e["seq"]))
+    by_id = {e["id"]: e for e in events}
+    done = [e for e in events if e["type"] == "action.executed" and e["ok"]]
     assert len(done) == len(display.shows), (len(done), len(display.shows))
+    stamps = _stamps(marked)
     frame_of = {
         (bytes.fromhex("C0FFEE") + n.to_bytes(9, "big")).hex().upper(): f
         for n, f in enumerate(frames)
@@ -123,12 +186,27 @@ async def main(rate: float, seconds: float) -> None:
             lat.append(1000 * (shown - stamps[frame_of[subject]]))
             internal.append(event["latency_ms"])
     print(
-        f"rate {(w1 - w0) / (b.t - a.t):.0f} reads/s, cpu {cpu_percent(a, b):.0f}%, "
+        f"synchronous={args.sync}, broker {'reachable' if not args.no_broker else 'absent'}: "
+        f"{rate:.0f} UHF reads/s + card readers + scales, daemon cpu {cpu:.0f}%, "
         f"markers {len(frames)}, measured {len(lat)}, p50 {percentile(lat, 50):.1f} ms, "
         f"p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms; decision->ACK "
         f"p50 {percentile(internal, 50):.1f} p99 {percentile(internal, 99):.1f} ms"
     )
 
 
+async def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--sync", choices=("full", "normal"), default="full")
+    ap.add_argument("--uhf-rate", type=float, default=200.0, help="reads/s per UHF reader")
+    ap.add_argument("--no-broker", action="store_true")
+    args = ap.parse_args(argv)
+    if args.no_broker:
+        await measure(args, None)
+        return
+    with BrokerProcess() as broker:
+        await measure(args, broker.url)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(float(sys.argv[1]), float(sys.argv[2])))
+    asyncio.run(main())
