@@ -29,6 +29,7 @@ from gateway.devices.thingmagic import warm_up as warm_up_thingmagic
 from gateway.eventfactory import EventFactory
 from gateway.events import ActionExecuted
 from gateway.fusion import FusionStage
+from gateway.kernels.jit import prune_stale as prune_stale_kernels
 from gateway.metrics import MetricsServer, snapshot
 from gateway.notify import Notifier
 from gateway.outbox import Outbox
@@ -175,6 +176,7 @@ class Daemon:
 
     async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
         log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
+        prune_stale_kernels()  # an upgrade leaves the previous version's compiled kernels behind
         self.stage.warm_up()
         warm_up_thingmagic()  # the stream-scan kernel: no compile when the first reads arrive
         try:
