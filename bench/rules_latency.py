@@ -25,6 +25,7 @@ import threading
 import time
 import tty
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,20 +129,38 @@ async def event_log(broker: str, events: list[dict[str, Any]]) -> AsyncIterator[
         await reading
 
 
-async def measure(args: argparse.Namespace, broker: str | None) -> None:
+@dataclass(frozen=True, slots=True)
+class RulesLatency:
+    """Serial bytes of the triggering read -> the display frame's bytes, in ms."""
+
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    markers: int
+    measured: int
+    decision_p50_ms: float  # the rule's decision -> the display's ACK (``latency_ms``)
+    decision_p99_ms: float
+    cpu_pct: float
+    uhf_reads_s: float
+
+
+async def measure(
+    broker: str | None, seconds: float, sync: str = "full", uhf_rate: float = 200.0
+) -> RulesLatency:
+    """``broker`` None: a port where nothing listens (offline), events read from the outbox."""
     tmp = Path(tempfile.mkdtemp(prefix="rules-lat-"))
     display = StampingDisplay(tmp / "disp")
     stream = population(TAGS_PER_READER, list(ZONES), 3 * TAGS_PER_READER)
-    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=args.uhf_rate) for i in range(UHF_READERS)]
+    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=uhf_rate) for i in range(UHF_READERS)]
     url = broker or f"mqtt://127.0.0.1:{free_port()}"
     rules = extra_config(tmp) + RULES.format(port=tmp / "disp")
     config = write_config(tmp, [r.link for r in readers], url, rules)
     config.write_text(
-        config.read_text().replace("[storage]\n", f'[storage]\nsynchronous = "{args.sync}"\n')
+        config.read_text().replace("[storage]\n", f'[storage]\nsynchronous = "{sync}"\n')
     )
     events: list[dict[str, Any]] = []
     try:
-        async with simulators(tmp, args.seconds + 60), contextlib.AsyncExitStack() as stack:
+        async with simulators(tmp, seconds + 60), contextlib.AsyncExitStack() as stack:
             if broker is not None:
                 await stack.enter_async_context(event_log(broker, events))
             with Measured.daemon(config) as daemon:
@@ -149,7 +168,7 @@ async def measure(args: argparse.Namespace, broker: str | None) -> None:
                 await _streaming(readers)
                 await asyncio.sleep(2.0)
                 a, w0 = daemon.sample(), sum(r.written for r in readers)
-                frames = await markers(readers[0], args.seconds)
+                frames = await markers(readers[0], seconds)
                 b, w1 = daemon.sample(), sum(r.written for r in readers)
                 await asyncio.sleep(1.5)
     finally:
@@ -158,18 +177,21 @@ async def measure(args: argparse.Namespace, broker: str | None) -> None:
         display.close()
     if broker is None:
         events = [json.loads(r.body) for r in Outbox.open(tmp / "outbox.db").pending(limit=10**7)]
-    report(args, events, frames, readers[0], display, cpu_percent(a, b), (w1 - w0) / (b.t - a.t))
+    lat, internal = latencies(events, frames, readers[0], display)
+    return RulesLatency(
+        percentile(lat, 50), percentile(lat, 99), max(lat), len(frames), len(lat),
+        percentile(internal, 50), percentile(internal, 99), cpu_percent(a, b),
+        (w1 - w0) / (b.t - a.t),
+    )  # fmt: skip
 
 
-def report(
-    args: argparse.Namespace,
+def latencies(
     events: list[dict[str, Any]],
     frames: Sequence[bytes],
     marked: FakeReader,
     display: StampingDisplay,
-    cpu: float,
-    rate: float,
-) -> None:
+) -> tuple[list[float], list[float]]:
+    """Per marker: read -> display bytes, and the daemon's own decision -> ACK."""
     events.sort(key=lambda e: int(e["seq"]))
     by_id = {e["id"]: e for e in events}
     done = [e for e in events if e["type"] == "action.executed" and e["ok"]]
@@ -184,14 +206,8 @@ def report(
         subject = by_id[event["trigger"]]["subject"]["id"]
         if subject in frame_of:
             lat.append(1000 * (shown - stamps[frame_of[subject]]))
-            internal.append(event["latency_ms"])
-    print(
-        f"synchronous={args.sync}, broker {'reachable' if not args.no_broker else 'absent'}: "
-        f"{rate:.0f} UHF reads/s + card readers + scales, daemon cpu {cpu:.0f}%, "
-        f"markers {len(frames)}, measured {len(lat)}, p50 {percentile(lat, 50):.1f} ms, "
-        f"p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms; decision->ACK "
-        f"p50 {percentile(internal, 50):.1f} p99 {percentile(internal, 99):.1f} ms"
-    )
+            internal.append(float(event["latency_ms"]))
+    return lat, internal
 
 
 async def main(argv: Sequence[str] | None = None) -> None:
@@ -201,11 +217,16 @@ async def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--uhf-rate", type=float, default=200.0, help="reads/s per UHF reader")
     ap.add_argument("--no-broker", action="store_true")
     args = ap.parse_args(argv)
-    if args.no_broker:
-        await measure(args, None)
-        return
-    with BrokerProcess() as broker:
-        await measure(args, broker.url)
+    with contextlib.ExitStack() as stack:
+        broker = None if args.no_broker else stack.enter_context(BrokerProcess()).url
+        r = await measure(broker, args.seconds, args.sync, args.uhf_rate)
+    print(
+        f"synchronous={args.sync}, broker {'absent' if args.no_broker else 'reachable'}: "
+        f"{r.uhf_reads_s:.0f} UHF reads/s + card readers + scales, daemon cpu {r.cpu_pct:.0f}%, "
+        f"markers {r.markers}, measured {r.measured}, p50 {r.p50_ms:.1f} ms, "
+        f"p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms; decision->ACK "
+        f"p50 {r.decision_p50_ms:.1f} p99 {r.decision_p99_ms:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from bench import compare, e2e, startup, store, sweep
+from bench import compare, e2e, rules_latency, startup, store, sweep
 from bench.drain import paho_baseline, sample_events, uplink_drain
 from gateway.demo.broker import BrokerProcess
 
@@ -129,6 +129,15 @@ async def store_load(report: Report, plan: Plan, broker: BrokerProcess) -> None:
                s.rss_end_mb <= 150 and abs(s.rss_slope_mb_min) < 0.5)  # fmt: skip
 
 
+async def rules(report: Report, plan: Plan, broker: BrokerProcess) -> None:
+    r = await rules_latency.measure(broker.url, plan.latency_s)
+    report.row("Rule reaction at store load: triggering read's bytes -> display frame's bytes, "
+               "p50 / p99 / max", f"{r.p50_ms:.1f} / {r.p99_ms:.1f} / {r.max_ms:.1f} ms "
+               f"({r.measured} of {r.markers} markers; decision -> display ACK p99 "
+               f"{r.decision_p99_ms:.1f} ms)", "p99 <= 20 ms",
+               r.p99_ms <= 20 and r.measured == r.markers)  # fmt: skip
+
+
 async def alternatives(report: Report, plan: Plan, broker: BrokerProcess) -> None:
     for rate in plan.compare_rates:
         ours = await compare.daemon_cost(broker.url, broker.port, rate, plan.compare_s)
@@ -199,7 +208,8 @@ def write(text: str, readme: bool) -> None:
 async def run_all(report: Report, plan: Plan) -> None:
     with BrokerProcess("mosquitto") as broker:
         for name, part in [("end to end", end_to_end), ("store load", store_load),
-                           ("alternatives", alternatives), ("outbox drain", drain)]:  # fmt: skip
+                           ("rules", rules), ("alternatives", alternatives),
+                           ("outbox drain", drain)]:  # fmt: skip
             print(f"# {name}", flush=True)
             try:
                 await part(report, plan, broker)
