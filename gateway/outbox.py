@@ -134,6 +134,7 @@ class Outbox:
         self._reader = _connect(path, synchronous, readonly=True)
         self._read_lock = threading.Lock()
         self._others: list[sqlite3.Connection] = []
+        self._closed = False
 
     @classmethod
     def open(
@@ -178,6 +179,9 @@ class Outbox:
         return conn
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         # Writes already asked for (a cancelled pipeline's last store) finish first.
         self._writer.submit(self._close_writer).result()
         self._writer.shutdown(wait=True)
