@@ -123,7 +123,8 @@ async def listener(broker: str, arrivals: dict[str, float]) -> AsyncIterator[Non
             arrivals.setdefault(subject, float(t))
 
 
-async def _markers(reader: FakeReader, seconds: float) -> list[str]:
+async def markers(reader: FakeReader, seconds: float) -> list[str]:
+    """A marker customer every MARK_EVERY_S: two reads MARK_GAP_S apart; returns their EPCs."""
     ids = []
     stop = time.monotonic() + seconds
     n = 0
@@ -139,7 +140,7 @@ async def _markers(reader: FakeReader, seconds: float) -> list[str]:
     return ids
 
 
-def _stamps(reader: FakeReader) -> dict[bytes, float]:
+def mark_times(reader: FakeReader) -> dict[bytes, float]:
     last: dict[bytes, float] = {}
     for frame, t in reader.marks:
         last[frame] = t  # the second read of each marker is written last
@@ -151,18 +152,27 @@ async def latency(broker: str, tmp: Path, n_readers: int, rate: float, seconds: 
     with fake_readers(tmp, n_readers, rate / n_readers) as readers:
         config = write_config(tmp, [r.link for r in readers], broker)
         async with listener(broker, arrivals):
-            with Measured.daemon(config) as daemon:
-                daemon.wait_ready()
-                await _streaming(readers)
-                await asyncio.sleep(2.0)
-                a, w0 = daemon.sample(), sum(r.written for r in readers)
-                ids = await _markers(readers[0], seconds)
-                b, w1 = daemon.sample(), sum(r.written for r in readers)
-                await asyncio.sleep(1.5)  # late enters still count, as latency
-    stamps = _stamps(readers[0])
+            ids, cpu, written = await marked_window(config, readers, seconds)
+    stamps = mark_times(readers[0])
     sent = {record(bytes.fromhex(i), 1, rssi=-45): i for i in ids}
     lat = [1000 * (arrivals[i] - stamps[f]) for f, i in sent.items() if i in arrivals]
     return Latency(
-        (w1 - w0) / (b.t - a.t), percentile(lat, 50), percentile(lat, 99), len(lat),
-        len(ids) - len(lat), cpu_percent(a, b), tuple(sorted(lat)),
+        written, percentile(lat, 50), percentile(lat, 99), len(lat), len(ids) - len(lat), cpu,
+        tuple(sorted(lat)),
     )  # fmt: skip
+
+
+async def marked_window(
+    config: Path, readers: list[FakeReader], seconds: float
+) -> tuple[list[str], float, float]:
+    """Start the daemon, let every reader stream, then send markers on reader 0 for
+    ``seconds``: returns their EPCs, the daemon's CPU % and the reads/s written meanwhile."""
+    with Measured.daemon(config) as daemon:
+        daemon.wait_ready()
+        await _streaming(readers)
+        await asyncio.sleep(2.0)  # the population's enters, the outbox's first commits
+        a, w0 = daemon.sample(), sum(r.written for r in readers)
+        ids = await markers(readers[0], seconds)
+        b, w1 = daemon.sample(), sum(r.written for r in readers)
+        await asyncio.sleep(1.5)  # late events still count, as latency
+    return ids, cpu_percent(a, b), (w1 - w0) / (b.t - a.t)

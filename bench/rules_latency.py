@@ -29,17 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.e2e import ZONES, _stamps, _streaming, percentile, write_config
+from bench.e2e import ZONES, mark_times, marked_window, percentile, write_config
 from bench.loadgen import FakeReader, population, record
-from bench.proc import Measured, cpu_percent
 from bench.store import TAGS_PER_READER, UHF_READERS, extra_config, simulators
 from drivers.sentinel import NEED_DATA
 from drivers.serial_display import Ack, CommandDecoder, Received, ShowText, encode_reply
 from gateway.demo.broker import BrokerProcess, free_port
 from gateway.outbox import Outbox
 
-MARK_EVERY_S = 0.1
-MARK_GAP_S = 0.05
 RULES = """
 [[outputs]]
 id = "disp"
@@ -87,19 +84,6 @@ class StampingDisplay:
         for fd in (self.master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-async def markers(reader: FakeReader, seconds: float) -> list[bytes]:
-    frames, stop, n = [], time.monotonic() + seconds, 0
-    while time.monotonic() < stop:
-        frame = record(bytes.fromhex("C0FFEE") + n.to_bytes(9, "big"), 1, rssi=-45)
-        reader.mark(frame)
-        await asyncio.sleep(MARK_GAP_S)
-        reader.mark(frame)
-        frames.append(frame)
-        n += 1
-        await asyncio.sleep(MARK_EVERY_S - MARK_GAP_S)
-    return frames
 
 
 @contextlib.asynccontextmanager
@@ -163,31 +147,23 @@ async def measure(
         async with simulators(tmp, seconds + 60), contextlib.AsyncExitStack() as stack:
             if broker is not None:
                 await stack.enter_async_context(event_log(broker, events))
-            with Measured.daemon(config) as daemon:
-                daemon.wait_ready()
-                await _streaming(readers)
-                await asyncio.sleep(2.0)
-                a, w0 = daemon.sample(), sum(r.written for r in readers)
-                frames = await markers(readers[0], seconds)
-                b, w1 = daemon.sample(), sum(r.written for r in readers)
-                await asyncio.sleep(1.5)
+            ids, cpu, written = await marked_window(config, readers, seconds)
     finally:
         for r in readers:
             r.close()
         display.close()
     if broker is None:
         events = [json.loads(r.body) for r in Outbox.open(tmp / "outbox.db").pending(limit=10**7)]
-    lat, internal = latencies(events, frames, readers[0], display)
+    lat, internal = latencies(events, ids, readers[0], display)
     return RulesLatency(
-        percentile(lat, 50), percentile(lat, 99), max(lat), len(frames), len(lat),
-        percentile(internal, 50), percentile(internal, 99), cpu_percent(a, b),
-        (w1 - w0) / (b.t - a.t),
+        percentile(lat, 50), percentile(lat, 99), max(lat), len(ids), len(lat),
+        percentile(internal, 50), percentile(internal, 99), cpu, written,
     )  # fmt: skip
 
 
 def latencies(
     events: list[dict[str, Any]],
-    frames: Sequence[bytes],
+    ids: Sequence[str],
     marked: FakeReader,
     display: StampingDisplay,
 ) -> tuple[list[float], list[float]]:
@@ -196,11 +172,8 @@ def latencies(
     by_id = {e["id"]: e for e in events}
     done = [e for e in events if e["type"] == "action.executed" and e["ok"]]
     assert len(done) == len(display.shows), (len(done), len(display.shows))
-    stamps = _stamps(marked)
-    frame_of = {
-        (bytes.fromhex("C0FFEE") + n.to_bytes(9, "big")).hex().upper(): f
-        for n, f in enumerate(frames)
-    }
+    stamps = mark_times(marked)
+    frame_of = {i: record(bytes.fromhex(i), 1, rssi=-45) for i in ids}
     lat, internal = [], []
     for event, shown in zip(done, display.shows, strict=True):  # lengths asserted above
         subject = by_id[event["trigger"]]["subject"]["id"]
