@@ -23,18 +23,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from firmware_sim.epc import (
     DEFAULT_CUSTOMER_PREFIX,
     FILTER_POS_TRADE_ITEM,
     Sgtin,
     customer_epc,
     em4100_card,
+    is_uhf_epc,
 )
 
 SubjectKind = Literal["customer", "item"]
 JSON_VERSION: Final = 1
 # Example company prefix from the GS1 Tag Data Standard; 7 digits, so partition 5.
 DEMO_COMPANY_PREFIX: Final = "0614141"
+MIN_VISIT_S: Final = 1.0  # a shorter brush past a zone is not ground truth anyone can score
+CARD_TURN_S: Final = 1.0  # between one card leaving a card reader's field and the next arriving
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +91,46 @@ class Behaviour:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitColumns:
+    """``Scenario.visits`` as arrays, same order: a simulator asks "who is where between t0 and
+    t1" many times a second, and a Python pass over a day's visits each time is milliseconds."""
+
+    start: NDArray[np.float64]
+    end: NDArray[np.float64]
+    subject: NDArray[np.int32]  # index into Scenario.subjects
+    zone: NDArray[np.int32]  # index into Scenario.zones, -1 for a zone not listed there
+    uhf: NDArray[np.bool_]  # the subject carries a UHF tag (``is_uhf_epc``)
+
+    def overlapping(self, t0: float, t1: float) -> NDArray[np.intp]:
+        """Indices of the visits with some time in [t0, t1), in visit order."""
+        return np.flatnonzero((self.start < t1) & (self.end > t0))
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     zones: tuple[str, ...]
     subjects: tuple[Subject, ...]
     visits: tuple[Visit, ...]  # sorted by start
     duration: float
+    _columns: list[VisitColumns] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )  # built on first use; a list because the dataclass is frozen
+
+    def columns(self) -> VisitColumns:
+        if not self._columns:
+            index = {s.raw_id: i for i, s in enumerate(self.subjects)}
+            zone = {z: i for i, z in enumerate(self.zones)}
+            v = self.visits
+            self._columns.append(
+                VisitColumns(
+                    start=np.array([x.start for x in v], np.float64),
+                    end=np.array([x.end for x in v], np.float64),
+                    subject=np.array([index[x.subject] for x in v], np.int32),
+                    zone=np.array([zone.get(x.zone, -1) for x in v], np.int32),
+                    uhf=np.array([is_uhf_epc(x.subject) for x in v], np.bool_),
+                )
+            )
+        return self._columns[0]
 
     @classmethod
     def generate(
@@ -108,7 +149,8 @@ class Scenario:
         """``shelves`` (default: every zone but the first, the entrance) hold the items.
 
         ``customers`` carry UHF loyalty cards and wander between zones; ``card_customers`` carry
-        125 kHz EM4100 cards, which only a card reader sees: they present them at the entrance.
+        125 kHz EM4100 cards, which only a card reader sees: they present them at the entrance,
+        one card at a time.
         """
         rng = random.Random(seed)
         duration = float(duration)
@@ -120,10 +162,12 @@ class Scenario:
             raw_id = customer_epc(customer_prefix, rng.getrandbits(40) << 24 | n)
             subjects.append(Subject(raw_id, "customer"))
             visits += _wander(rng, raw_id, zones, duration, behaviour)
+        card_visits: list[Visit] = []
         for n in range(card_customers):
             raw_id = em4100_card(rng.randrange(256), rng.getrandbits(24) << 8 | n)
             subjects.append(Subject(raw_id, "customer"))
-            visits += _wander(rng, raw_id, zones[:1], duration, behaviour)
+            card_visits += _wander(rng, raw_id, zones[:1], duration, behaviour)
+        visits += _one_card_at_a_time(card_visits, duration)
         for n in range(items):
             raw_id = _item_epc(rng, n)
             subjects.append(Subject(raw_id, "item"))
@@ -177,11 +221,24 @@ def _wander(
         # Everyone comes in through the first zone, the entrance.
         zone = zones[0] if i == 0 else rng.choice([z for z in zones if z != zone] or list(zones))
         end = min(t + rng.uniform(*b.dwell_s), duration)
-        if end - t >= 1.0:  # a sub-second brush past a zone is not ground truth anyone can score
+        if end - t >= MIN_VISIT_S:
             yield Visit(raw_id, zone, t, end)
         t = end + rng.uniform(*b.gap_s)
         if t >= duration:
             return
+
+
+def _one_card_at_a_time(visits: list[Visit], duration: float) -> Iterable[Visit]:
+    """Card customers queue at the reader: a 125 kHz reader has no anticollision and reads one
+    card in its field at a time, so a visit of two cards at once could be neither seen nor
+    scored. Each card waits until the one before has left, and ``CARD_TURN_S`` more."""
+    free = 0.0
+    for v in sorted(visits, key=lambda v: (v.start, v.subject)):
+        start = max(v.start, free)
+        end = min(start + (v.end - v.start), duration)
+        if end - start >= MIN_VISIT_S:
+            yield Visit(v.subject, v.zone, start, end)
+            free = end + CARD_TURN_S
 
 
 def _shelf_life(

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from firmware_sim.epc import is_uhf_epc
 from firmware_sim.scenario import Scenario
 
 
@@ -94,7 +93,6 @@ def generate_reads(
 def _streams(
     scenario: Scenario, antennas: Sequence[Antenna], model: TrafficModel, t0: float, t1: float
 ) -> _Streams:
-    subject_index = {s.raw_id: i for i, s in enumerate(scenario.subjects)}
     # zone -> [(antenna index, rate, mean rssi)] for every antenna that hears a tag in that zone
     hears: dict[str, list[tuple[int, float, float]]] = {z: [] for z in scenario.zones}
     bleed_rssi = model.rssi_mean_dbm - model.bleed_rssi_drop_db
@@ -103,21 +101,30 @@ def _streams(
         for zone, near in model.neighbours.items():
             if antenna.zone in near and zone != antenna.zone:
                 hears.setdefault(zone, []).append((a, model.bleed_rate_hz, bleed_rssi))
-    rows = [
-        (max(v.start, t0), min(v.end, t1), rate, rssi, subject_index[v.subject], a)
-        for v in scenario.visits
-        if v.start < t1 and v.end > t0 and is_uhf_epc(v.subject)
-        for a, rate, rssi in hears.get(v.zone, ())
-        if rate > 0
-    ]
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+    # The same table flattened per scenario zone (index -1, a zone the scenario does not list,
+    # is heard by nobody): row j of zone z is hearer first[z] + j.
+    per_zone = [[h for h in hears.get(z, ()) if h[1] > 0] for z in scenario.zones] + [[]]
+    count = np.array([len(h) for h in per_zone], np.int64)
+    first = np.cumsum(count) - count
+    flat = [h for hs in per_zone for h in hs]
+    h_antenna = np.array([h[0] for h in flat], np.int32)
+    h_rate = np.array([h[1] for h in flat], np.float64)
+    h_rssi = np.array([h[2] for h in flat], np.float64)
+    cols = scenario.columns()
+    live = cols.overlapping(t0, t1)
+    live = live[cols.uhf[live]]
+    zone_of = cols.zone[live]  # -1 indexes the empty list at the end
+    n = count[zone_of]
+    visit = np.repeat(live, n)
+    k = np.arange(len(visit)) - np.repeat(np.cumsum(n) - n, n)
+    row = np.repeat(first[zone_of], n) + k  # one per (visit, hearer), in visit order
     return _Streams(
-        start=np.array(cols[0], np.float64),
-        end=np.array(cols[1], np.float64),
-        rate=np.array(cols[2], np.float64),
-        rssi=np.array(cols[3], np.float64),
-        subject=np.array(cols[4], np.int32),
-        antenna=np.array(cols[5], np.int32),
+        start=np.maximum(cols.start[visit], t0),
+        end=np.minimum(cols.end[visit], t1),
+        rate=h_rate[row],
+        rssi=h_rssi[row],
+        subject=cols.subject[visit],
+        antenna=h_antenna[row],
     )
 
 

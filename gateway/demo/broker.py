@@ -48,9 +48,13 @@ class BrokerProcess:
 
     def start(self) -> BrokerProcess:
         log = (self._dir / "broker.log").open("ab")
+        # Its own session, so that Ctrl-C in a terminal (a signal to the whole foreground
+        # process group) does not take the broker away before its owner has finished with it;
+        # the owner stops it on the way out.
         self._proc = subprocess.Popen(
-            self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+            self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
         log.close()
         self._wait_listening()
         return self

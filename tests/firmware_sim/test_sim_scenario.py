@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_sim.epc import Sgtin, customer_epc, gs1_check_digit
-from firmware_sim.scenario import Behaviour, Scenario, Subject, Visit
+from firmware_sim.epc import Sgtin, customer_epc, gs1_check_digit, is_uhf_epc
+from firmware_sim.scenario import CARD_TURN_S, MIN_VISIT_S, Behaviour, Scenario, Subject, Visit
 
 ZONES = ("entrance", "shelf-a", "shelf-b")
 
@@ -125,3 +125,35 @@ def test_json_round_trip() -> None:
 def test_json_rejects_unknown_version() -> None:
     with pytest.raises(ValueError, match="version"):
         Scenario.from_json('{"version": 99}')
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_card_customers_take_turns_at_the_card_reader(seed: int) -> None:
+    # A 125 kHz reader reads one card in its field: two cards there at once could not be seen.
+    scenario = make(seed, card_customers=6)
+    cards = [v for v in scenario.visits if not is_uhf_epc(v.subject)]
+    assert len({v.subject for v in cards}) >= 4
+    assert all(v.zone == "entrance" and v.end - v.start >= MIN_VISIT_S for v in cards)
+    for a, b in itertools.pairwise(sorted(cards, key=lambda v: v.start)):
+        assert b.start >= a.end + CARD_TURN_S
+
+    # Taking turns moves card visits only: the UHF customers (drawn first) are untouched.
+    def uhf_customers(s: Scenario) -> list[Visit]:
+        kinds = {x.raw_id: x.kind for x in s.subjects}
+        return [v for v in s.visits if is_uhf_epc(v.subject) and kinds[v.subject] == "customer"]
+
+    assert uhf_customers(scenario) == uhf_customers(make(seed))
+
+
+def test_visit_columns_follow_the_visits() -> None:
+    scenario = make(4, card_customers=3)
+    cols = scenario.columns()
+    assert cols is scenario.columns()  # built once
+    for i, v in enumerate(scenario.visits):
+        assert (cols.start[i], cols.end[i]) == (v.start, v.end)
+        assert scenario.subjects[cols.subject[i]].raw_id == v.subject
+        assert scenario.zones[cols.zone[i]] == v.zone
+        assert bool(cols.uhf[i]) == is_uhf_epc(v.subject)
+    assert cols.overlapping(100.0, 101.0).tolist() == [
+        i for i, v in enumerate(scenario.visits) if v.start < 101.0 and v.end > 100.0
+    ]

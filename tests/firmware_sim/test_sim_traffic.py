@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from firmware_sim.epc import is_uhf_epc
 from firmware_sim.scenario import Scenario, Subject, Visit
-from firmware_sim.traffic import Antenna, TrafficModel, _hit_mask, generate_reads
+from firmware_sim.traffic import Antenna, TrafficModel, _hit_mask, _streams, generate_reads
 
 ANTENNAS = (Antenna("door", 1, "entrance"), Antenna("door", 2, "shelf-a"))
 ONE_TAG = Scenario(
@@ -151,3 +152,53 @@ def test_every_read_is_of_a_subject_in_or_next_to_the_antenna_zone(
         antenna_zone = SHOP_ANTENNAS[a].zone
         assert zone is not None
         assert zone == antenna_zone or antenna_zone in model.neighbours.get(zone, ())
+
+
+def streams_by_visit(
+    scenario: Scenario, antennas: tuple[Antenna, ...], model: TrafficModel, t0: float, t1: float
+) -> list[tuple[float, float, float, float, int, int]]:
+    """The (visit, hearing antenna) rows spelled out one visit at a time, for comparison."""
+    index = {s.raw_id: i for i, s in enumerate(scenario.subjects)}
+    rows = []
+    for v in scenario.visits:
+        if not (v.start < t1 and v.end > t0 and is_uhf_epc(v.subject)):
+            continue
+        for a, antenna in enumerate(antennas):
+            if antenna.zone == v.zone:
+                hear = (model.read_rate_hz, model.rssi_mean_dbm)
+            elif antenna.zone in model.neighbours.get(v.zone, ()):
+                hear = (model.bleed_rate_hz, model.rssi_mean_dbm - model.bleed_rssi_drop_db)
+            else:
+                continue
+            if hear[0] > 0:
+                rows.append((max(v.start, t0), min(v.end, t1), *hear, index[v.subject], a))
+    return rows
+
+
+CARD_SHOP = Scenario.generate(
+    seed=5, duration=300.0, zones=("entrance", "shelf-a", "shelf-b"), customers=12, items=8,
+    card_customers=4,
+)  # fmt: skip
+
+
+@given(
+    t0=st.floats(-10.0, 310.0),
+    span=st.floats(0.0, 60.0),
+    bleed=st.sampled_from([0.0, 2.0]),
+    antennas=st.lists(
+        st.sampled_from(["entrance", "shelf-a", "shelf-b", "stockroom"]), min_size=1, max_size=5
+    ),
+)
+def test_streams_are_the_visits_overlapping_the_window_and_their_antennas(
+    t0: float, span: float, bleed: float, antennas: list[str]
+) -> None:
+    # The per-visit table is looked up with arrays (a day's scenario is tens of thousands of
+    # visits, asked for every few milliseconds); it must give the rows of a plain pass.
+    ants = tuple(Antenna("r", i + 1, z) for i, z in enumerate(antennas))
+    model = TrafficModel(bleed_rate_hz=bleed, neighbours={"shelf-a": ("shelf-b", "entrance")})
+    got = _streams(CARD_SHOP, ants, model, t0, t0 + span)
+    cols = (got.start, got.end, got.rate, got.rssi, got.subject, got.antenna)
+    rows = list(zip(*(c.tolist() for c in cols), strict=True))
+    want = streams_by_visit(CARD_SHOP, ants, model, t0, t0 + span)
+    # Row for row, in the same order: the random draws that follow go by row.
+    assert rows == want
