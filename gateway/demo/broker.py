@@ -35,7 +35,13 @@ def find_mosquitto() -> str | None:
 class BrokerProcess:
     """A broker child process on 127.0.0.1:``port``; ``restart()`` keeps the port."""
 
-    def __init__(self, kind: BrokerKind | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, kind: BrokerKind | None = None, port: int | None = None, *, own_session: bool = False
+    ) -> None:
+        """``own_session``: start the broker in its own session, so that Ctrl-C in a terminal
+        (a signal to the whole foreground process group) does not take it away before its owner
+        has finished with it; the owner stops it on the way out (the demo)."""
+        self.own_session = own_session
         self.binary = find_mosquitto()
         self.kind: BrokerKind = kind or ("mosquitto" if self.binary else "amqtt")
         self.port = port or free_port()
@@ -48,12 +54,9 @@ class BrokerProcess:
 
     def start(self) -> BrokerProcess:
         log = (self._dir / "broker.log").open("ab")
-        # Its own session, so that Ctrl-C in a terminal (a signal to the whole foreground
-        # process group) does not take the broker away before its owner has finished with it;
-        # the owner stops it on the way out.
         self._proc = subprocess.Popen(
             self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=self.own_session,
         )  # fmt: skip
         log.close()
         self._wait_listening()

@@ -134,7 +134,7 @@ def broker_for(url: str | None) -> Iterator[tuple[str, str]]:
     if url:
         yield url, "auto"
         return
-    with BrokerProcess(environment_broker_kind()) as process:
+    with BrokerProcess(environment_broker_kind(), own_session=True) as process:
         print(f"# broker: private {process.kind} at {process.url}", file=sys.stderr)
         yield process.url, "3.1.1" if process.kind == "amqtt" else "auto"
 
