@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from drivers.modbus_scale.registers import ReadFunction, RegisterMap, WeightFormat, preset
-from gateway.config.base import DeviceId, Model, ZoneId
+from gateway.config.base import Baudrate, DeviceId, Model, ZoneId
 
 
 class _SerialDevice(Model):
@@ -21,7 +21,7 @@ Region = Literal["NA", "NA2", "NA3", "EU", "EU3", "IN", "JP", "PRC", "KR2", "AU"
 
 class ThingMagicReader(_SerialDevice):
     driver: Literal["thingmagic"]
-    baudrate: int = 115200
+    baudrate: Baudrate = 115200
     antennas: dict[Annotated[int, Field(ge=1, le=16)], ZoneId] = Field(min_length=1)
     region: Region = "EU3"
     read_power_dbm: Annotated[float, Field(ge=0, le=31.5)] = 27.0
@@ -44,12 +44,12 @@ class _SingleZoneReader(_SerialDevice):
 
 class Em4100Reader(_SingleZoneReader):
     driver: Literal["em4100"]
-    baudrate: int = 9600
+    baudrate: Baudrate = 9600
 
 
 class Pn532Reader(_SingleZoneReader):
     driver: Literal["pn532"]
-    baudrate: int = 115200
+    baudrate: Baudrate = 115200
     poll_interval_s: Annotated[float, Field(gt=0, le=10)] = 0.2
 
 
@@ -79,7 +79,7 @@ class ModbusScaleSensor(_SerialDevice):
 
     driver: Literal["modbus-scale"]
     zone: ZoneId
-    baudrate: int = 9600
+    baudrate: Baudrate = 9600
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     unit: Annotated[int, Field(ge=1, le=247)] = 1  # the transmitter's Modbus device id

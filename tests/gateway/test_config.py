@@ -104,7 +104,7 @@ def test_hmac_mode_needs_the_secret_file(tmp_path: Path) -> None:
     text = VALID.replace('customer_ids = "raw"', f'secret_file = "{tmp_path / "nope"}"')
     (found,) = problems(text)
     assert found.startswith("store.toml:9: privacy.secret_file: no such file")
-    (tmp_path / "nope").write_text("s3cret\n")
+    (tmp_path / "nope").write_text("a-secret-of-16-bytes-or-more\n")
     assert parse_config(text).privacy.customer_ids == "hmac-sha256"
 
 
