@@ -58,13 +58,17 @@ def read_config(path: str | Path, *, check_files: bool = True) -> LoadedConfig:
     try:
         with open(path, "rb") as file:  # a FIFO, as from <(...), is fine too
             data = file.read(bounds.MAX_BYTES + 1)
-        text = data.decode("utf-8")
     except (OSError, ValueError) as exc:
         raise ConfigError([Problem(name, 0, "-", f"cannot read the file: {exc}")]) from exc
     if len(data) > bounds.MAX_BYTES:
         line = data.count(b"\n", 0, bounds.MAX_BYTES) + 1
         message = f"larger than {bounds.MAX_BYTES >> 10} KiB: is this the config file?"
         raise ConfigError([Problem(name, line, "(file)", message)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([Problem(name, line, "toml", f"not UTF-8: {exc.reason}")]) from exc
     return _parse(text, name, check_files=check_files)
 
 
