@@ -16,6 +16,7 @@ class _SerialDevice(Model):
     port: Annotated[str, Field(min_length=1)]
 
 
+GarbageSeconds = Annotated[float, Field(ge=1, le=3600)]
 Region = Literal["NA", "NA2", "NA3", "EU", "EU3", "IN", "JP", "PRC", "KR2", "AU", "NZ", "OPEN"]
 
 
@@ -30,6 +31,9 @@ class ThingMagicReader(_SerialDevice):
     # wakeups (CPU) against up to this much latency per read. 10 keeps a shelf display's
     # reaction under 20 ms; 20-25 halves the CPU of a busy store.
     coalesce_ms: Annotated[float, Field(ge=0, le=100)] = 10.0
+    # Bytes arriving this long without one valid frame (a wrong baud rate, noise, a broken
+    # cable) put the reader in state error until a valid frame comes again.
+    garbage_error_s: GarbageSeconds = 10.0
 
     def zones(self) -> dict[int, str]:
         return dict(self.antennas)
@@ -45,6 +49,9 @@ class _SingleZoneReader(_SerialDevice):
 class Em4100Reader(_SingleZoneReader):
     driver: Literal["em4100"]
     baudrate: Baudrate = 9600
+    # Bytes arriving this long without one valid frame (a wrong baud rate, noise, a broken
+    # cable) put the reader in state error until a valid frame comes again.
+    garbage_error_s: GarbageSeconds = 10.0
 
 
 class Pn532Reader(_SingleZoneReader):
