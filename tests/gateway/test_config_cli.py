@@ -282,6 +282,18 @@ def test_a_reload_with_an_entry_without_a_driver_is_refused_and_located(tmp_path
             'id = "a"',
             "zones.2.id: zone id 'a' is used twice",
         ),
+        (
+            '[[sensors]]\nid = "cards"\ndriver = "modbus-scale"\nport = "/dev/null"\nzone = "a"\n',
+            'id = "cards"',
+            "sensors.0.id: device id 'cards' is used twice",
+        ),
+        (
+            '[[outputs]]\nid = "lamp"\ndriver = "relay"\nport = "/dev/null"\n'
+            + '[[rules]]\nid = "r1"\ntrigger = { event = "presence.enter" }\n'
+            'actions = [{ output = "lamp", do = "switch" }]\n' * 2,
+            'id = "r1"',
+            "rules.1.id: rule id 'r1' is used twice",
+        ),
     ],
 )
 def test_a_duplicate_id_is_reported_at_its_second_occurrence(
