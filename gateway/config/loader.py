@@ -152,25 +152,29 @@ _DRIVERS: Final = {
 }
 
 
+_DRIVER_ERRORS: Final = ("union_tag_invalid", "union_tag_not_found")
+
+
 def _validation_problem(name: str, where: TomlMap, err: Any) -> Problem:
     loc: Loc = tuple(part for part in err["loc"] if part != "[key]")
     tags = _DRIVERS.get(str(loc[0])) if len(loc) > 1 else None
-    if tags is not None and len(loc) > 2 and loc[2] in tags:
+    if tags is None:
+        return _located(name, where, loc, _message(err))
+    if len(loc) > 2 and loc[2] in tags:
         loc = (*loc[:2], *loc[3:])  # pydantic names the union member: not a key of the file
-    message = str(err["msg"]).removeprefix("Value error, ")
-    kind = err["type"]
-    if tags is not None and (
-        kind in ("union_tag_invalid", "union_tag_not_found")
-        or (kind == "missing" and loc[2:] == ("driver",))
-    ):
-        loc = (*loc[:2], "driver")
-        what = "unknown or missing" if kind == "union_tag_invalid" else "missing"
+    if err["type"] in _DRIVER_ERRORS or (err["type"] == "missing" and loc[2:] == ("driver",)):
+        what = "unknown or missing" if err["type"] == "union_tag_invalid" else "missing"
         message = f"{what} driver (expected one of: {', '.join(tags)})"
-    elif kind == "extra_forbidden":
-        message = "unknown key"
-    elif kind == "string_pattern_mismatch":
-        message = f"{_one_line(repr(err['input']))[:60]} must match {err['ctx']['pattern']}"
-    return _located(name, where, loc, message)
+        return _located(name, where, (*loc[:2], "driver"), message)
+    return _located(name, where, loc, _message(err))
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "string_pattern_mismatch":
+        return f"{repr(err['input'])[:60]} must match {err['ctx']['pattern']}"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _file_problems(config: Config) -> list[Located]:

@@ -44,11 +44,17 @@ def base_doc(tmp: Path) -> Doc:
             {"id": "scale", "driver": "modbus-scale", "port": "/dev/ttyUSB2", "zone": "shelf-a"}
         ],
         "zones": [{"id": "shelf-a", "dwell_s": 8.0}],
-        "outputs": [{"id": "lamp", "driver": "relay", "port": "/dev/ttyUSB3", "channels": 2}],
+        "outputs": [
+            {"id": "lamp", "driver": "relay", "port": "/dev/ttyUSB3", "channels": 2},
+            {"id": "screen", "driver": "serial-display", "port": "/dev/ttyUSB4"},
+        ],
         "rules": [
             {"id": "greet", "trigger": {"event": "presence.dwell", "zones": ["shelf-a"],
                                         "subject": "customer"},
-             "actions": [{"output": "lamp", "do": "switch", "channel": 1}]}
+             "actions": [{"output": "lamp", "do": "switch", "channel": 1}]},
+            {"id": "hello", "trigger": {"event": "presence.enter", "zones": ["entrance"],
+                                        "between": "08:00-20:00", "days": ["mon", "sat"]},
+             "actions": [{"output": "screen", "do": "show", "text": "Hello at {zone}"}]},
         ],
     }  # fmt: skip
 
@@ -279,7 +285,7 @@ def test_the_base_document_is_valid(workdir: Path) -> None:
     file = workdir / "base.toml"
     file.write_text(toml_text(base_doc(workdir)))
     config = load_config(file)
-    assert [r.id for r in config.rules] == ["greet"]
+    assert [r.id for r in config.rules] == ["greet", "hello"]
 
 
 def test_a_file_past_the_size_bound_is_refused_at_the_line_it_crosses(workdir: Path) -> None:
