@@ -98,7 +98,7 @@ def check_secret(path: Path) -> Finding:
         return Finding("FAIL", key, str(exc), "check the path, its group and its content")
     warning = secret_warning(path)
     if warning is not None:
-        return Finding("warn", key, warning, f"chmod o-rwx,g-w {path}")
+        return Finding("warn", key, warning)  # the warning says what to do
     return Finding("ok", key, f"{path} holds a usable secret, not open to others")
 
 
