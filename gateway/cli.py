@@ -95,14 +95,17 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _check_config(file: Path) -> int:
-    from gateway.config import load_config  # noqa: PLC0415
+    from gateway.config import read_config  # noqa: PLC0415
 
     try:
-        config = load_config(file)
+        loaded = read_config(file)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    config = loaded.config
     devices = len(config.readers) + len(config.sensors) + len(config.outputs)
     print(f"{file}: ok ({devices} devices, {len(config.all_zones())} zones)")
     return EXIT_OK
@@ -113,16 +116,13 @@ def _run(file: Path, level: str) -> int:
 
     setup_logging(level.upper())
     _use_systemd_cache_dir()
-    from gateway.config import load_config  # noqa: PLC0415
+    from gateway.config import read_config  # noqa: PLC0415
 
     try:
-        config = load_config(file)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
-        return EXIT_USAGE
-    try:
-        asyncio.run(_serve(file, config))
+        loaded = read_config(file)
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+        asyncio.run(_serve(file, loaded.config))
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from gateway.config import Config, load_config
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, SecretError
+from gateway.privacy import read_secret, secret_warning
 
 MIN_FREE_BYTES: Final = 100 << 20
 SANE_YEAR: Final = 2025  # a Pi without a real-time clock boots in 1970 until NTP answers
@@ -75,8 +76,6 @@ def check_files(config: Config) -> Iterator[Finding]:
         ("mqtt.cert_file", config.mqtt.cert_file),
         ("mqtt.key_file", config.mqtt.key_file),
     ]
-    if config.privacy.customer_ids == "hmac-sha256":
-        wanted.append(("privacy.secret_file", config.privacy.secret_file))
     for key, path in wanted:
         if path is None:
             continue
@@ -86,6 +85,21 @@ def check_files(config: Config) -> Iterator[Finding]:
             yield Finding("warn", key, f"{path} is readable by everyone", f"chmod o-rwx {path}")
         else:
             yield Finding("ok", key, f"{path} is readable, not by everyone")
+    if config.privacy.customer_ids == "hmac-sha256":
+        yield check_secret(config.privacy.secret_file)
+
+
+def check_secret(path: Path) -> Finding:
+    """The rules of ``check-config`` and ``run`` (``gateway.privacy``), as a finding."""
+    key = "privacy.secret_file"
+    try:
+        read_secret(path)
+    except SecretError as exc:
+        return Finding("FAIL", key, str(exc), "check the path, its group and its content")
+    warning = secret_warning(path)
+    if warning is not None:
+        return Finding("warn", key, warning)  # the warning says what to do
+    return Finding("ok", key, f"{path} holds a usable secret, not open to others")
 
 
 def check_storage(config: Config) -> Iterator[Finding]:

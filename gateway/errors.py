@@ -36,3 +36,7 @@ class OutboxError(GatewayError):
 
 class UplinkError(GatewayError):
     """The MQTT uplink failed in a way a reconnect will not fix (bad TLS files, bad credentials)."""
+
+
+class SecretError(GatewayError):
+    """The pseudonym secret file is missing, unreadable or too weak to use."""

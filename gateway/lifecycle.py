@@ -14,7 +14,7 @@ import logging
 import signal
 from pathlib import Path
 
-from gateway.config import Config, load_config
+from gateway.config import Config, read_config
 from gateway.errors import ConfigError
 from gateway.notify import Notifier
 
@@ -43,15 +43,17 @@ class Lifecycle:
 
     def request_reload(self) -> None:
         try:
-            config = load_config(self.file)
+            loaded = read_config(self.file)
         except ConfigError as exc:
             log.error("reload refused, still running on the previous config:")
             for problem in exc.problems:
                 log.error("%s", problem)
             return
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
         log.info("reloading %s", self.file)
         self.notifier.reload_started()
-        self._reload = config
+        self._reload = loaded.config
         self._wake.set()
 
     async def run(self) -> None:

@@ -29,8 +29,9 @@ def _split_key(dotted: str) -> tuple[str, ...]:
 
 
 def _normalise(part: str) -> str | int:
-    # Inline tables such as antennas = { 1 = "door" } have integer-looking keys.
-    return int(part) if part.isdigit() else part
+    # Inline tables such as antennas = { 1 = "door" } have integer-looking keys. Only ASCII
+    # digits, and few: "²" is a digit to str.isdigit, and int() refuses thousands of digits.
+    return int(part) if part.isascii() and part.isdigit() and len(part) < 10 else part
 
 
 class TomlMap:
@@ -64,7 +65,9 @@ class TomlMap:
         current: Path = ()
         skip_until: str | None = None
         depth = 0
-        for lineno, raw in enumerate(text.splitlines(), start=1):
+        # Lines end at \n only: splitlines() would also break at \u2028 and \x0c, which TOML
+        # lets a string hold, and every line after would be misnumbered.
+        for lineno, raw in enumerate(text.split("\n"), start=1):
             if skip_until is not None:
                 if skip_until in raw:
                     skip_until = None

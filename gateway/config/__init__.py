@@ -9,7 +9,7 @@ from gateway.config.devices import (
     SensorConfig,
     ThingMagicReader,
 )
-from gateway.config.loader import load_config, parse_config
+from gateway.config.loader import LoadedConfig, load_config, parse_config, read_config
 from gateway.config.mqtt import MqttConfig
 from gateway.config.outputs import OutputConfig
 from gateway.config.root import Config
@@ -26,6 +26,7 @@ from gateway.config.sections import (
 __all__ = [
     "Config",
     "Em4100Reader",
+    "LoadedConfig",
     "MetricsConfig",
     "ModbusScaleSensor",
     "MqttConfig",
@@ -42,4 +43,5 @@ __all__ = [
     "ZoneConfig",
     "load_config",
     "parse_config",
+    "read_config",
 ]

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from drivers.modbus_scale.registers import ReadFunction, RegisterMap, WeightFormat, preset
-from gateway.config.base import DeviceId, Model, ZoneId
+from gateway.config.base import Baudrate, DeviceId, Model, ZoneId
 
 
 class _SerialDevice(Model):
@@ -16,12 +16,13 @@ class _SerialDevice(Model):
     port: Annotated[str, Field(min_length=1)]
 
 
+GarbageSeconds = Annotated[float, Field(ge=1, le=3600)]
 Region = Literal["NA", "NA2", "NA3", "EU", "EU3", "IN", "JP", "PRC", "KR2", "AU", "NZ", "OPEN"]
 
 
 class ThingMagicReader(_SerialDevice):
     driver: Literal["thingmagic"]
-    baudrate: int = 115200
+    baudrate: Baudrate = 115200
     antennas: dict[Annotated[int, Field(ge=1, le=16)], ZoneId] = Field(min_length=1)
     region: Region = "EU3"
     read_power_dbm: Annotated[float, Field(ge=0, le=31.5)] = 27.0
@@ -30,6 +31,9 @@ class ThingMagicReader(_SerialDevice):
     # wakeups (CPU) against up to this much latency per read. 10 keeps a shelf display's
     # reaction under 20 ms; 20-25 halves the CPU of a busy store.
     coalesce_ms: Annotated[float, Field(ge=0, le=100)] = 10.0
+    # Bytes arriving this long without one valid frame (a wrong baud rate, noise, a broken
+    # cable) put the reader in state error until a valid frame comes again.
+    garbage_error_s: GarbageSeconds = 10.0
 
     def zones(self) -> dict[int, str]:
         return dict(self.antennas)
@@ -44,12 +48,15 @@ class _SingleZoneReader(_SerialDevice):
 
 class Em4100Reader(_SingleZoneReader):
     driver: Literal["em4100"]
-    baudrate: int = 9600
+    baudrate: Baudrate = 9600
+    # Bytes arriving this long without one valid frame (a wrong baud rate, noise, a broken
+    # cable) put the reader in state error until a valid frame comes again.
+    garbage_error_s: GarbageSeconds = 10.0
 
 
 class Pn532Reader(_SingleZoneReader):
     driver: Literal["pn532"]
-    baudrate: int = 115200
+    baudrate: Baudrate = 115200
     poll_interval_s: Annotated[float, Field(gt=0, le=10)] = 0.2
 
 
@@ -79,7 +86,7 @@ class ModbusScaleSensor(_SerialDevice):
 
     driver: Literal["modbus-scale"]
     zone: ZoneId
-    baudrate: int = 9600
+    baudrate: Baudrate = 9600
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     unit: Annotated[int, Field(ge=1, le=247)] = 1  # the transmitter's Modbus device id

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from gateway.config.base import Model
+from gateway.config.base import FilePath, Model
 from gateway.errors import UplinkError
 
 
@@ -18,10 +17,10 @@ class MqttConfig(Model):
     topic_prefix: str = "silentcommerce/v1"
     client_id: str | None = None  # default: silentgate-{store}-{gateway}
     username: str | None = None
-    password_file: Path | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    password_file: FilePath | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: v5, falling back to 3.1.1
     # Events per P/events message; 0 publishes one event per P/event/{type} message.

@@ -15,7 +15,7 @@ from drivers.errors import EncodeError
 from drivers.openepaperlink import normalize_mac
 from drivers.relay.commands import LCUS_MAX_CHANNEL
 from drivers.serial_display.messages import ALL_LINES, MAX_TEXT
-from gateway.config.base import DeviceId, Model, Name
+from gateway.config.base import Baudrate, DeviceId, Model, Name
 
 
 class _SerialOutput(Model):
@@ -25,7 +25,7 @@ class _SerialOutput(Model):
 
 class RelayOutput(_SerialOutput):
     driver: Literal["relay"]
-    baudrate: int = 9600
+    baudrate: Baudrate = 9600
     channels: Annotated[int, Field(ge=1, le=LCUS_MAX_CHANNEL)] = 1
     # Multi-channel boards may answer the FF status query; single-channel ones never do. Only a
     # board that answers lets the gateway confirm a switch, so it is off unless configured.
@@ -34,7 +34,7 @@ class RelayOutput(_SerialOutput):
 
 class SerialDisplayOutput(_SerialOutput):
     driver: Literal["serial-display"]
-    baudrate: int = 115200
+    baudrate: Baudrate = 115200
     lines: Annotated[int, Field(ge=1, le=ALL_LINES)] = 2
     line_length: Annotated[int, Field(ge=1, le=MAX_TEXT)] = 20  # characters
     ack_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25

@@ -1,4 +1,5 @@
-"""The whole config file and the checks that span sections."""
+"""The whole config file. The checks that span sections and need to place their problems at
+a line (unique ids, rules against outputs and zones) run in the loader, after this validates."""
 
 from __future__ import annotations
 
@@ -38,14 +39,6 @@ class Config(Model):
     def _check_whole(self) -> Config:
         if not self.readers and not self.sensors:
             raise ValueError("at least one [[readers]] or [[sensors]] entry is required")
-        seen: set[str] = set()
-        for device in (*self.readers, *self.sensors, *self.outputs):
-            if device.id in seen:
-                raise ValueError(f"device id {device.id!r} is used twice")
-            seen.add(device.id)
-        zone_ids = [z.id for z in self.zones]
-        if len(zone_ids) != len(set(zone_ids)):
-            raise ValueError("a zone id is declared twice")
         return self
 
     def all_zones(self) -> list[ZoneConfig]:

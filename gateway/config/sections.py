@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from gateway.config.base import Model, Name, ZoneId
+from gateway.config.base import FilePath, Model, Name, ZoneId
 from gateway.events import EVENT_TYPES
 
 
@@ -19,7 +19,12 @@ class SiteConfig(Model):
 
 
 class StorageConfig(Model):
-    path: Path = Path("/var/lib/silentgate/outbox.db")
+    """Where accepted events wait for the broker. ``check-config`` refuses a path the kernel
+    would refuse (a name over 255 bytes, a NUL), a path whose parent is a file, and a path that
+    is a directory; whether the service user may create and write it is for ``doctor`` to say,
+    since ``check-config`` may run as another user."""
+
+    path: FilePath = Path("/var/lib/silentgate/outbox.db")
     # FULL: a committed event survives power loss (an fsync per flush, ~1 per pipeline run).
     synchronous: Literal["full", "normal"] = "full"
     # The outbox file never grows past this; see docs/mqtt.md ("When the outbox fills up").
@@ -39,8 +44,13 @@ class StorageConfig(Model):
 
 
 class PrivacyConfig(Model):
+    """In ``hmac-sha256`` mode the secret file must be a regular file holding at least 16 bytes
+    once surrounding whitespace is stripped (`head -c 32 /dev/urandom | base64` makes 44);
+    ``check-config``, ``run`` and a reload refuse anything else at the ``secret_file`` line.
+    A file readable by others, or by its group when root does not own it, is a warning."""
+
     customer_ids: Literal["hmac-sha256", "raw", "omit"] = "hmac-sha256"
-    secret_file: Path = Path("/etc/silentgate/secret")
+    secret_file: FilePath = Path("/etc/silentgate/secret")
 
 
 class TagsConfig(Model):

@@ -121,6 +121,10 @@ class DeviceContext:
         self._antenna_reads += np.bincount(antennas, minlength=len(self._antenna_reads))
         self._wake()
 
+    def now(self) -> float:
+        """The monotonic time the context stamps reads with."""
+        return self._clock.now()
+
     @property
     def reads_by_antenna(self) -> dict[int, int]:
         """Reads that reached the pipeline, per antenna port (0 for single-antenna readers)."""

@@ -4,7 +4,8 @@ The reader has nothing to bring up: it only transmits, so the session opens the 
 it OK, and turns every frame into a read of a customer in the reader's zone. It sends the
 repeats too, since the presence stage needs them to know the card is still there and dedups
 them itself (docs/drivers/em4100.md). A silent reader is normal (no card near), so the only
-failure this session can see is the port going away, which ``Link`` raises as a TransportError.
+failure this session can see is the port going away, which ``Link`` raises as a TransportError,
+and bytes that never make a frame (``GarbageWatch``: state error until a valid frame).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from drivers.em4100 import Em4100Decoder, Em4100Frame
 from drivers.transport import open_serial
 from gateway.config import Em4100Reader
 from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
 from gateway.reads import SubjectKind
 
@@ -36,10 +38,12 @@ class Em4100Session:
         reader, writer = await open_serial(self.config.port, baudrate=self.config.baudrate)
         self.decoder.drop_partial()  # a half frame from before a reopen is gone
         link: Link[Em4100Frame] = Link(reader, writer, self.decoder, self.config.port)
+        watch = GarbageWatch(ctx, self.decoder.stats, self.config.garbage_error_s)
         try:
             ctx.set_state(DeviceState.OK, "listening")
             while True:
                 for frame in await link.receive():
                     ctx.emit_read(frame.raw_id, ANTENNA, kind=SubjectKind.CUSTOMER)
+                watch.after_chunk()
         finally:
             link.close()

@@ -71,8 +71,12 @@ class Pn532Session:
         timeout = poller.timeout_s
         assert timeout is not None  # every other state awaits a frame
         try:
+            # The wait is for a frame, not for bytes: a chunk of line noise completes none and
+            # must not start the wait over, or constant noise would keep the chip "ok" forever.
             async with asyncio.timeout(timeout):
                 frames = await link.receive()
+                while not frames:
+                    frames = await link.receive()
         except TimeoutError:
             reaction = poller.timed_out()
             await link.send(reaction.send)

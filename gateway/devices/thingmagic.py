@@ -5,7 +5,8 @@ Bring-up follows what SparkFun's library and Universal Reader Assistant send (PR
 and the antenna plan, switch the read filter off (every singulation is reported, so the presence
 engine sees the real read rate), then start continuous reading. While streaming, a keep-alive
 arrives once per search cycle, so a silence of several cycles means the link is dead even when the
-port still looks open.
+port still looks open; bytes that make no frame for ``garbage_error_s`` (``GarbageWatch``) put
+the reader in error until a valid frame comes.
 
 Streaming is the hot path: each wakeup reads whatever the port has waiting, one call of the
 batched scan (``drivers.thingmagic.batch``, a numba kernel) frames all of it and returns the tag
@@ -39,6 +40,7 @@ from drivers.thingmagic.version import TMR_SR_MODEL_M6E_NANO, VersionInfo
 from drivers.transport import open_serial
 from gateway.config import ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
 
 COMMAND_TIMEOUT_S: Final = 2.0  # SparkFun's COMMAND_TIME_OUT
@@ -135,6 +137,7 @@ class ThingMagicSession:
         # one chunk at the switch, which the presence engine treats like missed reads.
         silence = MISSED_CYCLES * self.config.search_timeout_ms / 1000 + 1.0
         scanner = batch.Scanner()
+        watch = GarbageWatch(ctx, self.stats, self.config.garbage_error_s)
         rest = b""
         while True:
             try:
@@ -150,6 +153,7 @@ class ThingMagicSession:
             ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi)
             for raw in found.others(buf):
                 self._handle(Response.from_checked_bytes(raw), ctx)
+            watch.after_chunk()
             await asyncio.sleep(0 if len(data) == STREAM_CHUNK else self._coalesce_s)
 
     def _handle(self, frame: Response, ctx: DeviceContext) -> None:

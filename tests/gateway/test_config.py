@@ -104,7 +104,7 @@ def test_hmac_mode_needs_the_secret_file(tmp_path: Path) -> None:
     text = VALID.replace('customer_ids = "raw"', f'secret_file = "{tmp_path / "nope"}"')
     (found,) = problems(text)
     assert found.startswith("store.toml:9: privacy.secret_file: no such file")
-    (tmp_path / "nope").write_text("s3cret\n")
+    (tmp_path / "nope").write_text("a-secret-of-16-bytes-or-more\n")
     assert parse_config(text).privacy.customer_ids == "hmac-sha256"
 
 
@@ -116,3 +116,17 @@ def test_needs_a_device() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_a_line_separator_in_a_comment_does_not_shift_the_lines() -> None:
+    # TOML ends lines at \n only; U+2028 and U+0085 are ordinary characters to it.
+    text = VALID.replace('gateway = "gw-1"', 'gateway = "gw-1"  # a\u2028note\x85that goes on')
+    text = text.replace('port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nbaud = 9600')
+    expected = text.split("\n").index("baud = 9600") + 1
+    assert problems(text) == [f"store.toml:{expected}: readers.0.baud: unknown key"]
+
+
+def test_a_quoted_key_of_unicode_digits_is_an_unknown_key() -> None:
+    text = '"\u00b2" = 1\n' + VALID
+    expected = text.split("\n").index('"\u00b2" = 1') + 1
+    assert problems(text) == [f"store.toml:{expected}: '\\xb2': unknown key"]

@@ -8,12 +8,12 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.demo.broker import BrokerProcess
-from gateway.doctor import check_clock, check_port, run
+from gateway.doctor import check_clock, check_port, check_secret, run
 
 
 def config_file(tmp_path: Path, port: str, broker: str = "mqtt://127.0.0.1:1") -> Path:
     secret = tmp_path / "secret"
-    secret.write_text("s3cret\n")
+    secret.write_text("a-doctor-secret-of-sixteen-bytes\n")
     secret.chmod(0o640)
     path = tmp_path / "gw.toml"
     path.write_text(
@@ -70,6 +70,20 @@ def test_a_world_readable_secret_is_a_warning(tmp_path: Path) -> None:
     (tmp_path / "secret").chmod(0o644)
     _, lines = doctor(path, broker=False)
     assert any(line.startswith("warn  privacy.secret_file:") for line in lines)
+
+
+def test_the_secret_is_judged_as_run_judges_it(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("short\n")
+    secret.chmod(0o600)
+    finding = check_secret(secret)
+    assert (finding.level, finding.detail) == (
+        "FAIL",
+        f"{secret} holds 5 bytes; a secret needs at least 16 "
+        "(create one: head -c 32 /dev/urandom | base64 > FILE)",
+    )
+    secret.write_text("k" * 32)
+    assert check_secret(secret).level == "ok"
 
 
 def test_an_invalid_config_fails_with_its_lines(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from firmware_sim.epc import Sgtin, customer_epc
 from firmware_sim.scenario import Scenario, Subject, Visit
 
-SECRET = "e2e-secret"
+SECRET = "e2e-secret-of-16-bytes"
 CUSTOMER = customer_epc("C0FFEE", 7)
 ITEM = Sgtin(1, "0614141", "812345", 42).to_hex()
 # A customer walks in, lingers at shelf-a past its dwell time, and leaves; an item sits on

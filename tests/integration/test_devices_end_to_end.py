@@ -39,7 +39,7 @@ from gateway.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 
-SECRET: Final = "devices-secret"
+SECRET: Final = "devices-secret-of-16-bytes"
 BASE: Final = "silentcommerce/v1/store-042/gw-dev"
 CARD: Final = "04A1B2C3D4E580"  # a 7-byte UID, as an NTAG215 has
 EPC: Final = customer_epc("C0FFEE", 9)

@@ -40,7 +40,7 @@ pytestmark = [
     ),
 ]
 
-SECRET = "rules-secret"
+SECRET = "rules-secret-of-16-bytes"
 BASE = "silentcommerce/v1/store-042/gw-rules"
 TITLE = '{"title": "Fresh bread"}'
 CUSTOMER = customer_epc("C0FFEE", 11)
