@@ -19,6 +19,7 @@ newer than this version (a downgrade: the operator's to fix, not the disk's).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -154,8 +155,8 @@ class Outbox:
                 await self._off_loop(self._writer.retry, None)
 
     def retry(self) -> None:
-        """One retry now (``watch`` does this on its own)."""
-        self._call(self._writer.retry, None)
+        """One retry now, whatever the backoff (``watch`` retries on its own)."""
+        self._call(functools.partial(self._writer.retry, now=True), None)
 
     def pragma(self, name: str) -> object:
         """A PRAGMA's value on the writing connection (``synchronous``, ``user_version``)."""

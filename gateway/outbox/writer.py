@@ -37,6 +37,7 @@ from gateway.outbox.health import StorageHealth, StorageState
 from gateway.outbox.opening import Opened, Settings, open_database
 from gateway.outbox.ranges import SeqRanges
 from gateway.outbox.schema import Transaction, is_full, is_transient, used_bytes
+from gateway.supervise import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Writer:
         self._moved: Opened | None = None  # the opening that moved a damaged file aside
         self._sync_level = 2
         self._holding = False
+        self._reopen_backoff = Backoff(initial=1.0, cap=30.0)
+        self._reopen_at = 0.0  # monotonic: no reopening before
 
     @property
     def short_of_space(self) -> bool:
@@ -146,8 +149,13 @@ class Writer:
             self._note_health()
         return result
 
-    def retry(self) -> None:
-        if self.conn is not None and self.problem is not None and self.problem.reopen:
+    def retry(self, *, now: bool = False) -> None:
+        """Reopen if needed, then store, delete and count what waits. Reopening backs off (1 s
+        doubling to 30 s) unless ``now``."""
+        reopen = self.conn is None or (self.problem is not None and self.problem.reopen)
+        if reopen and not now and time.monotonic() < self._reopen_at:
+            return  # opening checks the whole file: not every second on a failing disk
+        if reopen:
             self._close_conn()
         if self.conn is not None or self._open():
             self._catch_up()
@@ -188,10 +196,12 @@ class Writer:
             except (sqlite3.Error, OSError) as exc:
                 self._set_problem(exc, f"cannot open {self.path}", reopen=True)
                 if attempt or not (is_full(exc) and self._release_reserve()):
-                    return False
+                    break
             else:
                 self._adopt(opened)
+                self._reopen_backoff.reset()
                 return True
+        self._reopen_at = time.monotonic() + self._reopen_backoff.next()
         return False
 
     def _adopt(self, opened: Opened) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,7 @@ from smalldisk import SmallDisk, unshare_works
 
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
+from gateway.outbox import SEQ_BLOCK
 from gateway.send import prepare, send_command
 from tests.integration.test_faults import (
     BASE,
@@ -94,6 +96,10 @@ class Rig:
     def alive(self) -> None:
         assert self.disk.exited is None, self.logs()
 
+    def storage(self) -> str | None:
+        """The storage state in the latest status; None before one with it arrived."""
+        return _storage(self.collector.statuses[-1]) if self.collector.statuses else None
+
     def logs(self) -> str:
         return (self.tmp / "daemon.log").read_text(errors="replace")
 
@@ -144,14 +150,15 @@ async def until_held(r: Rig) -> None:
             return
 
 
-async def delivered_all(r: Rig) -> int:
-    """Stop feeding, let the daemon deliver everything and stop it; its last_seq."""
+async def delivered_all(r: Rig, first: int = 1) -> int:
+    """Stop feeding, let the daemon deliver everything and stop it; its last_seq. Every seq from
+    ``first`` on must arrive."""
     r.feeder.paused = True
     await asyncio.sleep(2.5)  # the last cards' exits are decided
     await eventually(lambda: _is(r.backlog(), 0), 60, "an empty outbox")
     assert await r.disk.do("stop") == "exit 0", r.logs()
     last_seq = await r.accepted()
-    seqs = set(range(1, last_seq + 1))
+    seqs = set(range(first, last_seq + 1))
     await until(lambda: {s for s, _ in r.collector.events} >= seqs, 30, "every seq")
     return last_seq
 
@@ -183,7 +190,7 @@ async def test_a_full_disk_during_an_outage_is_a_status_and_every_accepted_event
         refused = await r.command()
         r.alive()
         freed = await r.disk.do("free")
-        await until(lambda: _storage(r.collector.statuses[-1]) == "ok", 30, "storage ok")
+        await until(lambda: r.storage() == "ok", 30, "storage ok")
         executed = await r.command()
         last_seq = await delivered_all(r)
     received = {s for s, _ in r.collector.events}
@@ -226,3 +233,102 @@ def _online(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _storage(status: dict[str, Any]) -> str | None:
     state: str | None = status.get("storage", {}).get("state")
     return state
+
+
+async def started(r: Rig) -> dict[str, Any]:
+    """Start the daemon and feed cards once its reader and relay board reported in (their
+    device.status events; pyserial flushes input at open); its first online status."""
+    before, seen = await r.accepted(), len(r.collector.statuses)
+    await r.disk.do("start")
+    await until(lambda: _online(r.collector.statuses[seen:]), 30, "an online status")
+    await eventually(lambda: _at_least(r.accepted(), before + 2), 30, "the devices")
+    r.feeder.paused = False
+    return _online(r.collector.statuses[seen:])[0]
+
+
+@pytest.mark.parametrize("read_only", ["directory", "file"])
+@pytest.mark.timeout(180)
+async def test_read_only_storage_at_start_is_a_status_until_it_is_writable_again(
+    tmp_path: Path, read_only: str
+) -> None:
+    disk = tmp_path / "disk"
+    target = disk if read_only == "directory" else disk / "outbox.db"
+    async with rig(tmp_path) as r:
+        if read_only == "file":  # the outbox exists: a first run made it
+            await started(r)
+            r.feeder.paused = True
+            assert await r.disk.do("stop") == "exit 0", r.logs()
+        accepted_before = await r.accepted()
+        await r.disk.do(f"ro {target}")
+        seen = len(r.collector.statuses)
+        await r.disk.do("start")
+        await until(lambda: r.storage() == "failed", 30, "failed")
+        failed = r.collector.statuses[-1]
+        r.feeder.paused = False
+        await until(lambda: r.feeder.cards >= 100, 20, "100 cards")
+        refused = await r.command()
+        r.alive()
+        await r.disk.do(f"rw {target}")
+        await until(lambda: r.storage() == "ok", 60, "storage ok")
+        executed = await r.command()
+        last_seq = await delivered_all(r)
+    received = {s for s, _ in r.collector.events}
+    figures = {
+        "read_only": read_only,
+        "statuses_before_start": seen,
+        "accepted_before": accepted_before,
+        "accepted": last_seq,
+        "delivered": len(received),
+        "cards": r.feeder.cards,
+    }
+    print(f"\nFIGURES read_only_daemon {json.dumps(figures)}")
+    assert failed["storage"]["state"] == "failed"
+    assert "cannot open" in failed["storage"]["reason"]
+    assert any(a.startswith("storage failed") for a in failed["alerts"])
+    assert refused["ok"] is False
+    assert refused["error"].startswith("storage unavailable: storage failed")
+    assert executed["ok"] is True, executed
+    assert received == set(range(1, last_seq + 1))
+    assert r.collector.entered == {f"42{n:08X}" for n in range(r.feeder.cards)}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.timeout(180)
+async def test_a_damaged_outbox_at_start_is_moved_aside_and_no_seq_is_given_out_twice(
+    tmp_path: Path, damage: str
+) -> None:
+    async with rig(tmp_path) as r:
+        await started(r)
+        await until(lambda: len(r.collector.events) >= 200, 30, "200 events")
+        r.feeder.paused = True
+        await asyncio.sleep(2.5)  # the last cards' exits are decided
+        first_run = await delivered_all(r)
+        outbox = r.disk.path("outbox.db")
+        if damage == "garbage":
+            outbox.write_bytes(b"\x00not a database\xff" * 4096)
+        else:
+            os.truncate(outbox, outbox.stat().st_size // 2)
+        status = await started(r)
+        await until(lambda: len(r.collector.events) >= 2 * first_run, 30, "more events")
+        last_seq = await delivered_all(r, SEQ_BLOCK + 1)
+        aside = sorted(p.name for p in r.disk.path("").glob("outbox.db.corrupt-*"))
+    seqs: dict[int, set[str]] = {}
+    for seq, event_id in r.collector.events:
+        seqs.setdefault(seq, set()).add(event_id)
+    second_run = sorted(s for s in seqs if s > first_run)
+    figures = {
+        "damage": damage,
+        "first_run_last_seq": first_run,
+        "second_run_seqs": f"{second_run[0]}-{second_run[-1]}",
+        "moved_aside": aside,
+        "stranded": status["storage"].get("stranded"),
+    }
+    print(f"\nFIGURES damaged_outbox_daemon {json.dumps(figures)}")
+    assert status["storage"]["state"] == "ok"
+    assert status["storage"]["moved_aside"].endswith(aside[0])
+    assert status["storage"]["stranded"] == "unknown"  # delivered or not, it cannot be read
+    assert any(a.startswith("outbox damaged at start") for a in status["alerts"])
+    assert all(len(ids) == 1 for ids in seqs.values())  # no seq under two ids
+    # The fresh outbox continued above the ceiling of the damaged one, without gaps.
+    assert second_run == list(range(SEQ_BLOCK + 1, last_seq + 1))
+    assert set(range(1, first_run + 1)) <= seqs.keys()
