@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from gateway.errors import OutboxError
+from gateway.errors import OutboxError, StorageUnavailable
 from gateway.events import AnyEvent
 from gateway.outbox.files import RESERVE_BYTES
 from gateway.outbox.health import Backlog, StorageHealth
@@ -144,8 +144,8 @@ class Outbox:
     async def transact(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(conn)`` in one transaction on the writer thread (the command ledger's table
         lives in this database, under the same size limit). Raises StorageUnavailable."""
-        future = asyncio.get_running_loop().run_in_executor(self._pool, self._writer.run, work)
-        return await asyncio.shield(future)
+        loop = asyncio.get_running_loop()
+        return await asyncio.shield(loop.run_in_executor(self._pool, self._transact, work))
 
     async def watch(self) -> None:
         """Retry what failed every ``RETRY_S`` while storage is not ok; runs until cancelled."""
@@ -166,7 +166,17 @@ class Outbox:
         def read(conn: sqlite3.Connection) -> object:
             return conn.execute(f"PRAGMA {name}").fetchone()[0]
 
-        return self._pool.submit(self._writer.run, read).result()
+        return self._pool.submit(self._transact, read).result()
+
+    def _transact(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            return self._writer.run(work)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            # A bug in ``work``: it costs this one record (its caller refuses), not the daemon.
+            log.exception("the outbox writer failed")
+            raise StorageUnavailable(f"internal error: {type(exc).__name__}: {exc}") from exc
 
     def _call(self, work: Callable[..., _T], default: _T, *args: object) -> _T:
         return self._pool.submit(self._guarded, work, default, *args).result()

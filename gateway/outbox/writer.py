@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
-from gateway.errors import StorageUnavailable
+from gateway.errors import OutboxError, StorageUnavailable
 from gateway.events import AnyEvent
 from gateway.outbox.files import RESERVE_BYTES, Reserve, SeqCeiling, disk_free
 from gateway.outbox.health import StorageHealth, StorageState
@@ -107,7 +107,7 @@ class Writer:
     def start(self) -> None:
         """Open the database. Only a schema newer than this version raises (OutboxError)."""
         self.reserve.ensure()
-        self._open()
+        self._open(strict=True)
         self._note_health()
 
     def append(self, events: Sequence[AnyEvent]) -> list[int]:
@@ -133,8 +133,9 @@ class Writer:
 
     def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work`` in one transaction (the command ledger's); StorageUnavailable when storage
-        cannot run it."""
-        if self.conn is None:
+        cannot run it. Failed storage is not tried (a locked database would hold this thread
+        for the busy timeout); full storage is, since a replay is recognised by a read."""
+        if self.conn is None or (self.problem is not None and not self.problem.full):
             raise self._unavailable()
         try:
             with Transaction(self.conn):
@@ -186,13 +187,19 @@ class Writer:
 
     # -- opening
 
-    def _open(self) -> bool:
+    def _open(self, *, strict: bool = False) -> bool:
+        """Open the database, or record why not; ``strict``: a newer schema raises."""
         settings = Settings(
             self.options.synchronous, self.options.max_bytes, self.options.busy_timeout_s
         )
         for attempt in range(2):
             try:
                 opened = open_database(self.path, settings, self.ceiling, self._wall())
+            except OutboxError as exc:
+                if strict:
+                    raise
+                self.problem = _Problem(False, str(exc), reopen=True)
+                break
             except (sqlite3.Error, OSError) as exc:
                 self._set_problem(exc, f"cannot open {self.path}", reopen=True)
                 if attempt or not (is_full(exc) and self._release_reserve()):
@@ -401,6 +408,10 @@ class Writer:
         if self.held:
             self._store_held()
         self._record_counters(force=True)
+        if self.problem is not None and self.conn is not None:
+            # Nothing waited, or it did not fit: a write that changes nothing tells whether the
+            # failure is over (a lock released, a disk remounted writable).
+            self._write(_touch, "cannot write")
         if self.problem is None and not self.reserve.present and self.reserve.ensure():
             log.warning("the disk has room again: the reserve is back")
 
@@ -471,6 +482,10 @@ class Writer:
             return 0 if self.conn is None else used_bytes(self.conn)
         except sqlite3.Error:
             return 0
+
+
+def _touch(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = value WHERE key = 'last_seq'")
 
 
 def _body(event: AnyEvent, seq: int) -> str:

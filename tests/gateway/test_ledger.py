@@ -193,5 +193,7 @@ async def test_an_outcome_that_cannot_be_recorded_leaves_the_claim_standing(
     with locked(path):
         await book.settle("c-1", "ok")  # logged, not raised
     assert "cannot record the outcome of command c-1" in caplog.text
+    outbox.retry()  # the lock is gone: storage is ok again
+    assert outbox.health().state == "ok"
     assert await book.claim("c-1", "relay-1") == "running"
     outbox.close()
