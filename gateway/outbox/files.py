@@ -52,6 +52,7 @@ class Reserve:
     def __init__(self, path: Path, size: int) -> None:
         self.path = path
         self.size = size
+        self._failure = ""  # the last failure logged: retries do not repeat it
 
     @property
     def present(self) -> bool:
@@ -66,9 +67,12 @@ class Reserve:
         try:
             _allocate(self.path, self.size)
         except OSError as exc:
-            log.warning("cannot allocate the disk reserve %s: %s", self.path, exc)
+            if str(exc) != self._failure:
+                log.warning("cannot allocate the disk reserve %s: %s", self.path, exc)
+            self._failure = str(exc)
             return False
         log.info("allocated the disk reserve %s (%d bytes)", self.path, self.size)
+        self._failure = ""
         return True
 
     def release(self) -> bool:

@@ -412,8 +412,8 @@ class Writer:
             # Nothing waited, or it did not fit: a write that changes nothing tells whether the
             # failure is over (a lock released, a disk remounted writable).
             self._write(_touch, "cannot write")
-        if self.problem is None and not self.reserve.present and self.reserve.ensure():
-            log.warning("the disk has room again: the reserve is back")
+        if self.problem is None:
+            self.reserve.ensure()  # logs when it allocates
 
     def _unavailable(self) -> StorageUnavailable:
         self._note_health()
