@@ -89,7 +89,7 @@ class Daemon:
             subjects=self.subjects,
             forget_after_s=config.presence.forget_after_s,
         )
-        self.status = StatusBoard(self.outbox.backlog)
+        self.status = StatusBoard(self.outbox.backlog, self.outbox.health)
         self.outputs = Outputs(config.outputs, self._on_output_state)
         for output in config.outputs:
             self.status.set_device(output.id, DeviceState.STARTING.value)
@@ -186,6 +186,7 @@ class Daemon:
                     async with asyncio.TaskGroup() as inner:
                         self._start_devices(inner)
                         inner.create_task(self.pipeline.run())
+                        inner.create_task(self.outbox.watch())  # storage retried while not ok
                         inner.create_task(self.outputs.run())
                         inner.create_task(self.rules.run())
                         if self.metrics is not None:

@@ -34,6 +34,11 @@ class OutboxError(GatewayError):
     """The outbox database cannot be opened, migrated or written."""
 
 
+class StorageUnavailable(OutboxError):
+    """The outbox cannot record this now (full, read-only, failing): the caller refuses it, which
+    is the safe side for a command (at most once)."""
+
+
 class UplinkError(GatewayError):
     """The MQTT uplink failed in a way a reconnect will not fix (bad TLS files, bad credentials)."""
 

@@ -134,6 +134,12 @@ class GatewayCollector(Collector):
         lost.add_metric(["dropped"], sum(backlog.dropped.values()))
         lost.add_metric(["overflow"], backlog.lost)
         yield lost
+        state = GaugeMetricFamily(
+            "silentgate_storage_state", "1 for the outbox storage's state", labels=["state"]
+        )
+        for name in ("ok", "full", "failed"):
+            state.add_metric([name], float(backlog.storage.state == name))
+        yield state
 
 
 def _histogram(name: str, doc: str, hist: Histogram) -> HistogramMetricFamily:

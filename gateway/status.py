@@ -1,8 +1,10 @@
 """The gateway's health in one place, as published on the retained ``P/status`` topic.
 
 Device sessions, the pipeline and the outbox report here; the uplink publishes ``payload()`` when
-something changed (at most once a second) and every ``REFRESH_S`` so backlog figures stay fresh.
-A full outbox is reported twice: as figures under ``outbox`` and as a sentence under ``alerts``.
+something changed (a device's state, or the storage state: at most once a second) and every
+``REFRESH_S`` so backlog figures stay fresh. Storage that is full or failed, or a damaged outbox
+moved aside at start, is reported twice: as figures (``outbox``, ``storage``) and as a sentence
+under ``alerts``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from gateway import __version__
 from gateway.events import format_ts
-from gateway.outbox import Backlog
+from gateway.outbox import Backlog, StorageHealth
 
 if TYPE_CHECKING:
     from gateway.commands.router import CommandRouter
@@ -23,14 +25,30 @@ REFRESH_S: Final = 30.0
 
 
 class StatusBoard:
-    def __init__(self, backlog: Callable[[], Backlog]) -> None:
+    def __init__(
+        self,
+        backlog: Callable[[], Backlog],
+        storage: Callable[[], StorageHealth] | None = None,
+    ) -> None:
         self._backlog = backlog
+        self._storage = storage  # cheap, unlike backlog(): asked every second
+        self._published_storage: str | None = None
         self.devices: dict[str, str] = {}
         self.details: dict[str, str] = {}
         self.counters: dict[str, int] = {}
         # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
         self.telemetry: Callable[[], dict[str, object]] | None = None
-        self.changed = True
+        self._changed = True
+
+    @property
+    def changed(self) -> bool:
+        if self._changed:
+            return True
+        return self._storage is not None and self._storage().state != self._published_storage
+
+    @changed.setter
+    def changed(self, value: bool) -> None:
+        self._changed = value
 
     def set_device(self, device: str, state: str, detail: str | None = None) -> None:
         if self.devices.get(device) != state:
@@ -54,6 +72,8 @@ class StatusBoard:
         if state == "online":
             backlog = self._backlog()
             body["outbox"] = outbox_figures(backlog, now)
+            body["storage"] = storage_figures(backlog.storage)
+            self._published_storage = backlog.storage.state
             alerts = outbox_alerts(backlog)
             if alerts:
                 body["alerts"] = alerts
@@ -92,13 +112,33 @@ def outbox_figures(backlog: Backlog, now: float) -> dict[str, object]:
     return figures
 
 
+def storage_figures(health: StorageHealth) -> dict[str, object]:
+    figures: dict[str, object] = {"state": health.state, "reserve": health.reserve}
+    if health.reason is not None:
+        figures["reason"] = health.reason
+    if health.since is not None:
+        figures["since"] = format_ts(health.since)
+    if health.moved_aside is not None:
+        figures["moved_aside"] = str(health.moved_aside)
+        figures["stranded"] = "unknown" if health.stranded is None else health.stranded
+    return figures
+
+
 def outbox_alerts(backlog: Backlog) -> list[str]:
-    """Plain sentences for a dashboard: a full outbox must be seen, not only logged."""
+    """Plain sentences for a dashboard: storage in trouble must be seen, not only logged."""
     alerts = []
-    if backlog.full:
+    storage = backlog.storage
+    waiting = f"; {backlog.held} events waiting in memory" if backlog.held else ""
+    if storage.state == "failed":
+        alerts.append(f"storage failed: {storage.reason}{waiting}")
+    elif backlog.full or storage.state == "full":
+        dropping = "; droppable events being dropped" if backlog.full else ""
+        alerts.append(f"outbox full: {storage.reason}{waiting}{dropping}")
+    if storage.moved_aside is not None:
+        stranded = "an unknown number of" if storage.stranded is None else storage.stranded
         alerts.append(
-            f"outbox full: {backlog.bytes} of {backlog.max_bytes} bytes, "
-            f"{backlog.held} events waiting in memory, droppable events being dropped"
+            f"outbox damaged at start: moved to {storage.moved_aside} "
+            f"with {stranded} undelivered events in it"
         )
     if backlog.lost:
         alerts.append(f"outbox overflow: {backlog.lost} events lost")

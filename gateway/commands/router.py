@@ -2,9 +2,10 @@
 
 Checks run cheapest first, and a command that fails any of them is never executed: size (before
 parsing, so a huge payload costs nothing), a known output, JSON, the schema of that output's
-kind, an ``expires_at`` not beyond the ledger's memory, then the ledger (a replay is refused),
-then expiry (a late command is remembered as refused, so resending it changes nothing). Every
-message gets exactly one result, echoing the ``command_id`` whenever one can be read.
+kind, an ``expires_at`` not beyond the ledger's memory, then expiry (a late command is not
+recorded: resent, it is refused as late again), then the ledger (a replay is refused, and so is
+a command that storage cannot record now). Every message gets exactly one result, echoing the
+``command_id`` whenever one can be read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.commands.executor import EXECUTE_TIMEOUT_S, OutputError, OutputExec
 from gateway.commands.ledger import OK, CommandLedger
 from gateway.commands.models import COMMAND_ID_PATTERN, MAX_PAYLOAD_BYTES, SCHEMAS, AnyCommand
 from gateway.commands.result import CommandResult
+from gateway.errors import StorageUnavailable
 from gateway.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -59,12 +61,12 @@ class CommandRouter:
     @classmethod
     def on_outbox(cls, outbox: Outbox, executors: Mapping[str, OutputExecutor]) -> CommandRouter:
         """The daemon's router: its ledger is a table in the outbox database."""
-        return cls(CommandLedger(outbox.connect()), executors)
+        return cls(CommandLedger(outbox), executors)
 
     async def handle(self, output_id: str, payload: bytes) -> CommandResult:
         now = self._clock()
         try:
-            command, executor = self._accept(output_id, payload, now)
+            command, executor = await self._accept(output_id, payload, now)
         except Refused as refusal:
             self.refused += 1
             log.info("command for %s refused: %s", output_id, refusal)
@@ -74,10 +76,10 @@ class CommandRouter:
             error = await self._execute(output_id, command, executor)
         finally:
             self._pending -= 1
-        self._ledger.settle(command.command_id, error or OK)
+        await self._ledger.settle(command.command_id, error or OK)
         return CommandResult(output_id, command.command_id, error is None, error, self._clock())
 
-    def _accept(
+    async def _accept(
         self, output_id: str, payload: bytes, now: float
     ) -> tuple[AnyCommand, OutputExecutor]:
         if len(payload) > MAX_PAYLOAD_BYTES:
@@ -93,14 +95,21 @@ class CommandRouter:
             raise Refused(f"expires_at is more than {self._ledger.keep_s:.0f} s ahead", command_id)
         if self._pending >= MAX_PENDING:
             raise Refused(f"busy: {MAX_PENDING} commands pending", command_id)
-        earlier = self._ledger.claim(command.command_id, output_id, now)
+        if expires is not None and expires <= now:
+            raise Refused(f"expired {now - expires:.3f} s before it arrived", command_id)
+        earlier = await self._claim(command, output_id)
         if earlier is not None:
             raise Refused(f"replayed: this command_id was already seen ({earlier})", command_id)
-        if expires is not None and expires <= now:
-            reason = f"expired {now - expires:.3f} s before it arrived"
-            self._ledger.settle(command.command_id, f"refused: {reason}")
-            raise Refused(reason, command_id)
         return command, executor
+
+    async def _claim(self, command: AnyCommand, output_id: str) -> str | None:
+        self._pending += 1  # a claim waiting for the outbox's writer thread counts as pending
+        try:
+            return await self._ledger.claim(command.command_id, output_id)
+        except StorageUnavailable as exc:
+            raise Refused(f"storage unavailable: {exc}", command.command_id) from None
+        finally:
+            self._pending -= 1
 
     async def _execute(
         self, output_id: str, command: AnyCommand, executor: OutputExecutor

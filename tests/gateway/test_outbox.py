@@ -73,12 +73,6 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Outbox.open(tmp_path / "o.db")
 
 
-def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "o.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(OutboxError, match="cannot open the outbox"):
-        Outbox.open(tmp_path / "o.db")
-
-
 # The writer thread: a commit waiting for the disk does not hold up the event loop, and events
 # handed to it are stored even when the caller is cancelled. A second connection holding
 # SQLite's write lock stands in for a slow fsync: the writer's commit then waits
@@ -146,16 +140,22 @@ async def test_writes_keep_the_order_they_were_asked_for_in(tmp_path: Path) -> N
     outbox.close()
 
 
-def test_the_command_ledger_connection_is_its_own_and_closed_with_the_outbox(
-    tmp_path: Path,
-) -> None:
+async def test_the_command_ledger_writes_in_the_writer_threads_order(tmp_path: Path) -> None:
     outbox = Outbox.open(tmp_path / "o.db")
-    conn = outbox.connect()
-    conn.execute("INSERT INTO commands VALUES ('c1', 'relay-1', 'ok', 0)")
-    outbox.append([status_event(1)])  # no "cannot start a transaction within a transaction"
+
+    def record(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO commands VALUES ('c1', 'relay-1', 'ok', 0, 0)")
+        return int(conn.execute("SELECT count(*) FROM commands").fetchone()[0])
+
+    with disk_busy(tmp_path / "o.db"):
+        stored = asyncio.create_task(outbox.store([status_event(1)]))
+        await asyncio.sleep(0.05)
+        recorded = asyncio.create_task(outbox.transact(record))
+        await asyncio.sleep(0.05)
+        assert not stored.done()
+        assert not recorded.done()  # queued behind the store, not interleaved with it
+    assert (await stored, await recorded) == ([1], 1)
     outbox.close()
-    with pytest.raises(sqlite3.ProgrammingError):
-        conn.execute("SELECT 1")
     outbox.close()  # a second close is harmless
 
 
