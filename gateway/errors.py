@@ -36,3 +36,8 @@ class OutboxError(GatewayError):
 
 class UplinkError(GatewayError):
     """The MQTT uplink failed in a way a reconnect will not fix (bad TLS files, bad credentials)."""
+
+
+class KernelBuildError(GatewayError):
+    """``silentgate build-kernels`` could not build the compiled kernels (no compiler, no
+    writable directory, a kernel the build cannot type)."""
