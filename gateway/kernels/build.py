@@ -87,6 +87,8 @@ def build(base: Path | None, say: Say) -> Built:
 
 
 def _check_toolchain() -> None:
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        raise KernelBuildError("NUMBA_DISABLE_JIT=1 is set: numba cannot compile anything")
     include = Path(sysconfig.get_paths()["include"])
     if not (include / "Python.h").is_file():
         raise KernelBuildError(f"no Python.h in {include}: the build needs {NEEDS}")

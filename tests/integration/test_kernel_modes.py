@@ -1,0 +1,196 @@
+"""How a process runs its kernels, each way, as ``silentgate run`` and as the test suites.
+
+One build for the session (``silentgate build-kernels``, about 20 s here) serves: the daemon on
+compiled kernels under PR_SET_MDWE (the kernel's own refusal of memory that is written and then
+executed, as systemd's MemoryDenyWriteExecute=yes) turning reads into events without numba or
+llvmlite in its address space; the kernel == twin suites run against the extension; and what
+the daemon does under MDWE without a build (plain Python, said so), or with the JIT forced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import HeldClock, config_text, wait_for
+
+from drivers.compiled import places
+from firmware_sim.pty import SimPort
+from gateway.demo.broker import BrokerProcess
+from gateway.tail import subscribe
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# Refuses memory that is written and then executed for good (kept across exec), then runs argv.
+LAUNCH = """
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE
+    sys.exit(97)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def under_mdwe(argv: list[str]) -> list[str]:
+    return [sys.executable, "-c", LAUNCH, *argv]
+
+
+@pytest.fixture(scope="session")
+def has_mdwe() -> None:
+    done = subprocess.run(under_mdwe([sys.executable, "-c", "pass"]), check=False)
+    if done.returncode == 97:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+
+
+def env_for(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SILENTGATE_KERNELS", "NUMBA_"))
+    }
+    return env | extra
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("kernels")
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "build-kernels", "--dir", str(base)],
+        env=env_for(), cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return base
+
+
+def compiled_env(base: Path) -> dict[str, str]:
+    return env_for(SILENTGATE_KERNELS="compiled", SILENTGATE_KERNELS_DIR=str(base))
+
+
+def python_c(
+    code: str, env: dict[str, str], mdwe: bool = False
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-c", code]
+    return subprocess.run(
+        under_mdwe(argv) if mdwe else argv, env=env, cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+
+
+def test_a_second_build_finds_the_first_up_to_date(built: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "build-kernels", "--dir", str(built)],
+        env=env_for(), cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "up to date" in done.stdout
+    assert list((built / f"kernels-{places.digest()}" / "compiled").glob("_silentgate_kernels*"))
+
+
+def test_the_compiled_build_passes_the_kernel_and_twin_suites(built: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/gateway/test_kernels.py", "tests/drivers/test_thingmagic_batch.py",
+         "tests/gateway/test_presence.py"],
+        env=compiled_env(built), cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout
+
+
+ERRORS = """
+import math, sys
+from drivers.compiled import describe
+from gateway.kernels.smoothing import mean_gap
+from gateway.kernels.zones import decayed
+print(describe().split()[0], mean_gap(1.0, 1.0, 0.0, 1.0), decayed(1.0, 0.0, 0.0))
+"""
+
+
+def test_compiled_kernels_keep_numpys_error_model_as_under_the_jit(built: Path) -> None:
+    # A division by zero is inf or nan under error_model="numpy", never a ZeroDivisionError.
+    compiled = python_c(ERRORS, compiled_env(built))
+    jit = python_c(ERRORS, env_for(SILENTGATE_KERNELS="jit"))
+    assert compiled.stdout.split() == ["compiled", "inf", "nan"], compiled.stderr
+    assert jit.stdout.split() == ["jit", "inf", "nan"], jit.stderr
+
+
+def test_jit_forced_where_memory_may_not_be_written_and_executed_is_refused(
+    has_mdwe: None,
+) -> None:
+    done = python_c("import gateway.kernels.presence", env_for(SILENTGATE_KERNELS="jit"), True)
+    assert done.returncode == 1, done.stderr  # an exception, not numba's SIGSEGV
+    assert "MemoryDenyWriteExecute" in done.stderr
+
+
+class Daemon:
+    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                under_mdwe([sys.executable, "-m", "gateway", "run", "--config", str(config)]),
+                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def mapped(self) -> str:
+        return Path(f"/proc/{self.proc.pid}/maps").read_text()
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.terminate()
+        return self.proc.wait(60), self.log.read_text()
+
+
+async def run_store(
+    broker: BrokerProcess, reader: tuple[SimPort, HeldClock], tmp: Path, env: dict[str, str]
+) -> tuple[list[dict[str, Any]], str, int, str]:
+    """The e2e store under MDWE until the customer dwells at shelf-a: events, maps, rc, log."""
+    port, clock = reader
+    config = tmp / "gw.toml"
+    config.write_text(config_text(tmp, str(port.path), broker.url))
+    seen: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    listener = asyncio.create_task(subscribe(
+        broker.url, "silentcommerce/v1/store-042/gw-e2e/#",
+        lambda kind, obj: seen.append(obj), ready,
+    ))  # fmt: skip
+    await ready.wait()
+    daemon = Daemon(config, env, tmp / "daemon.log")
+    try:
+        await wait_for(seen, lambda e: e.get("state") == "ok", timeout=60)
+        clock.start()
+        await wait_for(seen, lambda e: e.get("type") == "presence.dwell", timeout=60)
+        maps = daemon.mapped()
+    finally:
+        rc, log = daemon.stop()
+        listener.cancel()
+    return seen, maps, rc, log
+
+
+@pytest.mark.broker
+async def test_the_daemon_on_compiled_kernels_never_loads_a_compiler(
+    has_mdwe: None, built: Path, broker: BrokerProcess, reader: tuple[SimPort, HeldClock],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    seen, maps, rc, log = await run_store(broker, reader, tmp_path, compiled_env(built))
+    assert rc == 0, log
+    assert "kernels: compiled" in log
+    assert "llvmlite" not in maps, log
+    assert "/numba/" not in maps, log
+    assert any(e.get("type") == "presence.enter" for e in seen)
+
+
+@pytest.mark.broker
+async def test_without_a_build_under_mdwe_the_daemon_runs_its_kernels_as_python(
+    has_mdwe: None, broker: BrokerProcess, reader: tuple[SimPort, HeldClock], tmp_path: Path,
+) -> None:  # fmt: skip
+    empty = tmp_path / "no-build"
+    env = env_for(SILENTGATE_KERNELS_DIR=str(empty))
+    seen, maps, rc, log = await run_store(broker, reader, tmp_path, env)
+    assert rc == 0, log
+    assert "kernels: python (memory may not be written and executed" in log
+    assert "silentgate build-kernels" in log
+    assert "llvmlite" not in maps
+    assert any(e.get("kernels") == "python" for e in seen)  # the retained status says so
+    assert any(e.get("type") == "presence.enter" for e in seen)
