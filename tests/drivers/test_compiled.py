@@ -168,4 +168,3 @@ def test_write_execute_memory_is_allowed_here_and_refused_under_mdwe() -> None:
     if done.returncode == 3:
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
     assert done.returncode == 0
-
