@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -89,6 +90,11 @@ def build(base: Path | None, say: Say) -> Built:
 def _check_toolchain() -> None:
     if os.environ.get("NUMBA_DISABLE_JIT") == "1":
         raise KernelBuildError("NUMBA_DISABLE_JIT=1 is set: numba cannot compile anything")
+    if importlib.util.find_spec("numba") is None:
+        raise KernelBuildError(
+            "numba is not installed (no wheel for this platform: a 32-bit OS?); "
+            "the daemon runs its kernels as plain Python"
+        )
     include = Path(sysconfig.get_paths()["include"])
     if not (include / "Python.h").is_file():
         raise KernelBuildError(f"no Python.h in {include}: the build needs {NEEDS}")
