@@ -205,8 +205,8 @@ def _import(path: Path) -> object:
     spec = importlib.util.spec_from_file_location(MODULE, path, loader=loader)
     if spec is None:
         raise KernelError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
     try:
+        module = importlib.util.module_from_spec(spec)  # dlopen happens here
         loader.exec_module(module)
     except ImportError as exc:  # another interpreter's or machine's build, a damaged file
         raise KernelError(f"cannot load {path}: {exc}") from exc

@@ -110,13 +110,19 @@ def _choose(wanted: str) -> Choice:
 
 
 def _find_build() -> tuple[extension.Extension | None, str]:
+    """The first build for these sources; else None and why (a damaged one is also logged)."""
     problems = []
     for base in places.candidates():
+        directory = places.compiled_dir(base)
+        if not (directory / extension.MANIFEST).is_file():
+            continue
         try:
-            return extension.load(places.compiled_dir(base), places.digest()), ""
+            return extension.load(directory, places.digest()), ""
         except KernelError as exc:
+            log.warning("compiled kernels unusable: %s", exc)
             problems.append(str(exc))
-    return None, "; ".join(problems) or "no cache directory"
+    where = ", ".join(str(base) for base in places.candidates())
+    return None, "; ".join(problems) or f"no build for this version in {where}"
 
 
 def _jit_refused() -> str | None:

@@ -194,3 +194,26 @@ async def test_without_a_build_under_mdwe_the_daemon_runs_its_kernels_as_python(
     assert "llvmlite" not in maps
     assert any(e.get("kernels") == "python" for e in seen)  # the retained status says so
     assert any(e.get("type") == "presence.enter" for e in seen)
+
+
+DESCRIBE = (
+    "import gateway.kernels.presence\nfrom drivers.compiled import describe\nprint(describe())"
+)
+
+
+def test_a_damaged_build_is_passed_over_with_a_warning(tmp_path: Path) -> None:
+    directory = tmp_path / f"kernels-{places.digest()}" / "compiled"
+    directory.mkdir(parents=True)
+    fake = directory / "_silentgate_kernels.cpython-311-x86_64-linux-gnu.so"
+    fake.write_bytes(b"\x7fELF but truncated")
+    (directory / "manifest.json").write_text(
+        f'{{"format": 1, "digest": "{places.digest()}", "file": "{fake.name}", "kernels": {{}}}}'
+    )
+    done = python_c(DESCRIBE, env_for(SILENTGATE_KERNELS_DIR=str(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("jit ("), done.stdout
+    assert "compiled kernels unusable" in done.stderr
+    forced = python_c(DESCRIBE, env_for(SILENTGATE_KERNELS_DIR=str(tmp_path),
+                                        SILENTGATE_KERNELS="compiled"))  # fmt: skip
+    assert forced.returncode == 1
+    assert "cannot load" in forced.stderr
