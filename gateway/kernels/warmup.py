@@ -42,15 +42,19 @@ def warm_up_kernels() -> None:
     warm_up_thingmagic()
 
 
-async def warm_up_or_stop(stop: Callable[[], Awaitable[object]], notifier: Notifier) -> bool:
-    """Warm the kernels up on a thread; True when done, False when ``stop`` came first."""
-    done: asyncio.Future[Any] = _in_thread(warm_up_kernels)
+async def warm_up_or_stop(
+    stop: Callable[[], Awaitable[object]], notifier: Notifier,
+    work: Callable[[], None] = warm_up_kernels, every_s: float = PROGRESS_S,
+) -> bool:  # fmt: skip
+    """Warm the kernels up (``work``) on a thread; True when done, False when ``stop`` came
+    first. Every ``every_s`` meanwhile: a log line and a word to systemd."""
+    done: asyncio.Future[Any] = _in_thread(work)
     stopped: asyncio.Future[Any] = asyncio.ensure_future(stop())
     started = time.monotonic()
     try:
         while True:
             finished, _ = await asyncio.wait(
-                {done, stopped}, timeout=PROGRESS_S, return_when=asyncio.FIRST_COMPLETED
+                {done, stopped}, timeout=every_s, return_when=asyncio.FIRST_COMPLETED
             )
             if done in finished:
                 done.result()  # a failed warm-up fails the start, with its own traceback

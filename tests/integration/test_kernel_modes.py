@@ -1,10 +1,12 @@
 """How a process runs its kernels, each way, as ``silentgate run`` and as the test suites.
 
 One build for the session (``silentgate build-kernels``, about 20 s here) serves: the daemon on
-compiled kernels under PR_SET_MDWE (the kernel's own refusal of memory that is written and then
-executed, as systemd's MemoryDenyWriteExecute=yes) turning reads into events without numba or
-llvmlite in its address space; the kernel == twin suites run against the extension; and what
-the daemon does under MDWE without a build (plain Python, said so), or with the JIT forced.
+compiled kernels where memory may not be written and then executed, turning reads into events
+without numba or llvmlite in its address space; the kernel == twin suites run against the
+extension; and what the daemon does there without a build (plain Python, said so), or with the
+JIT forced. "There" is both ways Linux refuses such memory: systemd's MemoryDenyWriteExecute=yes
+(a seccomp filter, rebuilt in ``mdwe_seccomp.c`` since systemd is not PID 1 here) and the
+kernel's own PR_SET_MDWE, under which numba's JIT dies of SIGSEGV rather than failing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,25 @@ def has_mdwe() -> None:
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
 
 
+@pytest.fixture(scope="session")
+def seccomp_launcher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """systemd's MemoryDenyWriteExecute filter as a launcher (the build needs a compiler too)."""
+    out = tmp_path_factory.mktemp("seccomp") / "mdwe_seccomp"
+    source = Path(__file__).with_name("mdwe_seccomp.c")
+    subprocess.run(["cc", "-O2", "-o", str(out), str(source)], check=True)
+    return out
+
+
+@pytest.fixture(params=["systemd-seccomp", "pr-set-mdwe"])
+def refused(request: pytest.FixtureRequest) -> Callable[[list[str]], list[str]]:
+    """How the daemon is kept from memory that is written, then executed."""
+    if request.param == "pr-set-mdwe":
+        request.getfixturevalue("has_mdwe")
+        return under_mdwe
+    launcher = request.getfixturevalue("seccomp_launcher")
+    return lambda argv: [str(launcher), *argv]
+
+
 def env_for(**extra: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SILENTGATE_KERNELS", "NUMBA_"))
@@ -70,12 +92,9 @@ def compiled_env(base: Path) -> dict[str, str]:
     return env_for(SILENTGATE_KERNELS="compiled", SILENTGATE_KERNELS_DIR=str(base))
 
 
-def python_c(
-    code: str, env: dict[str, str], mdwe: bool = False
-) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-c", code]
+def python_c(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        under_mdwe(argv) if mdwe else argv, env=env, cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
         check=False,
     )  # fmt: skip
 
@@ -118,21 +137,46 @@ def test_compiled_kernels_keep_numpys_error_model_as_under_the_jit(built: Path) 
 
 
 def test_jit_forced_where_memory_may_not_be_written_and_executed_is_refused(
-    has_mdwe: None,
+    refused: Callable[[list[str]], list[str]],
 ) -> None:
-    done = python_c("import gateway.kernels.presence", env_for(SILENTGATE_KERNELS="jit"), True)
+    argv = refused([sys.executable, "-c", "import gateway.kernels.presence"])
+    done = subprocess.run(
+        argv, env=env_for(SILENTGATE_KERNELS="jit"), cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
     assert done.returncode == 1, done.stderr  # an exception, not numba's SIGSEGV
     assert "MemoryDenyWriteExecute" in done.stderr
 
 
+NUMBA_CACHED = """
+from numba import njit
+@njit(cache=True)
+def inc(x):
+    return x + 1
+print(inc(1))
+"""
+
+
+def test_why_jit_is_never_tried_there_numba_dies_loading_its_own_cache(
+    has_mdwe: None, tmp_path: Path
+) -> None:
+    """The hazard the probe (drivers/compiled/wx.py) avoids: under PR_SET_MDWE numba's
+    cached machine code, once loaded, kills the process; no exception to catch."""
+    env = env_for(NUMBA_CACHE_DIR=str(tmp_path))
+    argv = [sys.executable, "-c", NUMBA_CACHED]
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert first.stdout.strip() == "2", first.stderr  # compiled and cached, no MDWE
+    again = subprocess.run(under_mdwe(argv), env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == -11, (again.returncode, again.stderr)  # SIGSEGV
+
+
 class Daemon:
-    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                under_mdwe([sys.executable, "-m", "gateway", "run", "--config", str(config)]),
-                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def mapped(self) -> str:
         return Path(f"/proc/{self.proc.pid}/maps").read_text()
@@ -143,9 +187,11 @@ class Daemon:
 
 
 async def run_store(
-    broker: BrokerProcess, reader: tuple[SimPort, HeldClock], tmp: Path, env: dict[str, str]
-) -> tuple[list[dict[str, Any]], str, int, str]:
-    """The e2e store under MDWE until the customer dwells at shelf-a: events, maps, rc, log."""
+    broker: BrokerProcess, reader: tuple[SimPort, HeldClock], tmp: Path, env: dict[str, str],
+    refused: Callable[[list[str]], list[str]],
+) -> tuple[list[dict[str, Any]], str, int, str]:  # fmt: skip
+    """The e2e store, no memory written then executed, until the customer dwells at shelf-a:
+    events, the daemon's memory maps, its exit code and log."""
     port, clock = reader
     config = tmp / "gw.toml"
     config.write_text(config_text(tmp, str(port.path), broker.url))
@@ -156,7 +202,8 @@ async def run_store(
         lambda kind, obj: seen.append(obj), ready,
     ))  # fmt: skip
     await ready.wait()
-    daemon = Daemon(config, env, tmp / "daemon.log")
+    argv = refused([sys.executable, "-m", "gateway", "run", "--config", str(config)])
+    daemon = Daemon(argv, env, tmp / "daemon.log")
     try:
         await wait_for(seen, lambda e: e.get("state") == "ok", timeout=60)
         clock.start()
@@ -170,10 +217,10 @@ async def run_store(
 
 @pytest.mark.broker
 async def test_the_daemon_on_compiled_kernels_never_loads_a_compiler(
-    has_mdwe: None, built: Path, broker: BrokerProcess, reader: tuple[SimPort, HeldClock],
-    tmp_path: Path,
+    refused: Callable[[list[str]], list[str]], built: Path, broker: BrokerProcess,
+    reader: tuple[SimPort, HeldClock], tmp_path: Path,
 ) -> None:  # fmt: skip
-    seen, maps, rc, log = await run_store(broker, reader, tmp_path, compiled_env(built))
+    seen, maps, rc, log = await run_store(broker, reader, tmp_path, compiled_env(built), refused)
     assert rc == 0, log
     assert "kernels: compiled" in log
     assert "llvmlite" not in maps, log
@@ -182,12 +229,13 @@ async def test_the_daemon_on_compiled_kernels_never_loads_a_compiler(
 
 
 @pytest.mark.broker
-async def test_without_a_build_under_mdwe_the_daemon_runs_its_kernels_as_python(
-    has_mdwe: None, broker: BrokerProcess, reader: tuple[SimPort, HeldClock], tmp_path: Path,
+async def test_without_a_build_the_refused_daemon_runs_its_kernels_as_python(
+    refused: Callable[[list[str]], list[str]], broker: BrokerProcess,
+    reader: tuple[SimPort, HeldClock], tmp_path: Path,
 ) -> None:  # fmt: skip
     empty = tmp_path / "no-build"
     env = env_for(SILENTGATE_KERNELS_DIR=str(empty))
-    seen, maps, rc, log = await run_store(broker, reader, tmp_path, env)
+    seen, maps, rc, log = await run_store(broker, reader, tmp_path, env, refused)
     assert rc == 0, log
     assert "kernels: python (memory may not be written and executed" in log
     assert "silentgate build-kernels" in log
