@@ -9,8 +9,7 @@ first kernel is declared:
   are not even imported, and it runs under ``MemoryDenyWriteExecute=yes``.
 * ``jit``: numba compiles each kernel on its first call, cached on disk when a writable cache
   directory exists; a first start pays the compile. Needs memory that is written, then
-  executed: where that is refused (``wx``) this mode is never chosen, since LLVM would die of a
-  segmentation fault.
+  executed: where that is refused (``wx``) this mode is never chosen and numba never imported.
 * ``python``: the functions as they are written: correct, tens of times slower. The last
   resort, where numba cannot be had (32-bit Raspberry Pi OS has no wheel) and no build exists.
 
@@ -130,9 +129,11 @@ def _jit_refused() -> str | None:
     if not write_execute_allowed():
         return "memory may not be written and executed (MemoryDenyWriteExecute), so no JIT"
     try:
-        import numba  # noqa: F401, PLC0415  (only this mode imports it: 50 MB of RSS)
+        import numba  # noqa: F401, PLC0415  (only this mode imports it: 57 MB of RSS)
     except ImportError:
         return "numba is not installed (no wheel for this platform?)"
+    except OSError as exc:  # llvmlite's own check of executable memory, SELinux and the like
+        return f"numba cannot run here: {exc}"
     return None
 
 

@@ -6,7 +6,7 @@ without numba or llvmlite in its address space; the kernel == twin suites run ag
 extension; and what the daemon does there without a build (plain Python, said so), or with the
 JIT forced. "There" is both ways Linux refuses such memory: systemd's MemoryDenyWriteExecute=yes
 (a seccomp filter, rebuilt in ``mdwe_seccomp.c`` since systemd is not PID 1 here) and the
-kernel's own PR_SET_MDWE, under which numba's JIT dies of SIGSEGV rather than failing.
+kernel's own PR_SET_MDWE.
 """
 
 from __future__ import annotations
@@ -144,30 +144,41 @@ def test_jit_forced_where_memory_may_not_be_written_and_executed_is_refused(
         argv, env=env_for(SILENTGATE_KERNELS="jit"), cwd=ROOT, capture_output=True, text=True,
         check=False,
     )  # fmt: skip
-    assert done.returncode == 1, done.stderr  # an exception, not numba's SIGSEGV
+    assert done.returncode == 1, done.stderr  # refused with its reason, numba never imported
     assert "MemoryDenyWriteExecute" in done.stderr
 
 
 NUMBA_CACHED = """
+import ctypes, sys
 from numba import njit
 @njit(cache=True)
 def inc(x):
     return x + 1
+if sys.argv[1:] == ["mdwe-now"]:  # the restriction arrives after numba is imported
+    assert ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0
 print(inc(1))
 """
 
 
-def test_why_jit_is_never_tried_there_numba_dies_loading_its_own_cache(
-    has_mdwe: None, tmp_path: Path
-) -> None:
-    """The hazard the probe (drivers/compiled/wx.py) avoids: under PR_SET_MDWE numba's
-    cached machine code, once loaded, kills the process; no exception to catch."""
-    env = env_for(NUMBA_CACHE_DIR=str(tmp_path))
-    argv = [sys.executable, "-c", NUMBA_CACHED]
-    first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+def test_why_jit_is_never_tried_there(has_mdwe: None, tmp_path: Path) -> None:
+    """What the probe (drivers/compiled/wx.py) spares the daemon: numba refuses to be imported
+    where memory may not be written and executed (an exception at start), and where that
+    restriction comes after the import, its cached machine code kills the process when loaded."""
+    env = env_for(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    script = tmp_path / "cached.py"  # numba caches functions of files only
+    script.write_text(NUMBA_CACHED)
+    argv = [sys.executable, str(script)]
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+
+    first = run(argv)
     assert first.stdout.strip() == "2", first.stderr  # compiled and cached, no MDWE
-    again = subprocess.run(under_mdwe(argv), env=env, capture_output=True, text=True, check=False)
-    assert again.returncode == -11, (again.returncode, again.stderr)  # SIGSEGV
+    refused = run(under_mdwe(argv))
+    assert refused.returncode == 1
+    assert "cannot allocate executable memory" in refused.stderr
+    late = run([*argv, "mdwe-now"])
+    assert late.returncode == -11, (late.returncode, late.stderr)  # SIGSEGV loading the cache
 
 
 class Daemon:
