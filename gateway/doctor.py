@@ -140,7 +140,7 @@ async def check_broker(config: Config, timeout: float = 5.0) -> Finding:
 
 BUILD_FIX: Final = (
     "silentgate build-kernels (needs g++ and python3-dev), then restart; "
-    "the unit silentgate-kernels.service does it at boot (docs/installation.md)"
+    "silentgate-kernels.service does it before the daemon starts (docs/installation.md)"
 )
 
 
