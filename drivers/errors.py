@@ -28,3 +28,8 @@ class DeviceError(DriverError):
 
 class TransportError(DriverError, OSError):
     """A port could not be opened, or went away while in use."""
+
+
+class KernelError(DriverError):
+    """Compiled kernels cannot be used as asked: a damaged or missing build, a forced mode that
+    this machine cannot run."""

@@ -9,11 +9,13 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drivers.errors import KernelError
 from gateway import __version__
 from gateway.errors import ConfigError, GatewayError
 
@@ -44,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker", default=None, metavar="URL", help="use this broker")
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--miss-rate", type=float, default=0.2, help="per-read miss probability")
+
+    build = sub.add_parser(
+        "build-kernels", help="compile the kernels ahead of time (once per installed version)"
+    )
+    build.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                       help="base directory (default: where the daemon looks first)")  # fmt: skip
+    build.add_argument("--force", action="store_true", help="rebuild even if a build exists")
 
     doctor = sub.add_parser("doctor", help="check devices, files, broker, clock and disk")
     doctor.add_argument("--config", type=Path, default=Path("/etc/silentgate/silentgate.toml"))
@@ -82,6 +91,23 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(args)
 
 
+def _build_kernels(args: argparse.Namespace) -> int:
+    from gateway.kernels import build  # noqa: PLC0415
+
+    done = None if args.force else build.existing(args.dir)
+    if done is not None:
+        print(f"compiled kernels are up to date: {done}")
+        return EXIT_OK
+    try:
+        built = build.build(args.dir, lambda line: print(line, flush=True))
+    except GatewayError as exc:
+        print(f"silentgate build-kernels: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"built {built.kernels} kernels ({built.exports} exports) in {built.seconds:.1f} s: "
+          f"{built.directory}")  # fmt: skip
+    return EXIT_OK
+
+
 def _send(args: argparse.Namespace) -> int:
     from gateway.send import run as run_send  # noqa: PLC0415
 
@@ -111,26 +137,52 @@ def _check_config(file: Path) -> int:
     return EXIT_OK
 
 
+class _StoppedWhileStarting(Exception):
+    """SIGTERM or SIGINT before the event loop took the signals over."""
+
+
+def _stop_while_starting(signum: int, _frame: object) -> None:
+    raise _StoppedWhileStarting(signal.Signals(signum).name)
+
+
 def _run(file: Path, level: str) -> int:
     from gateway.logs import setup_logging  # noqa: PLC0415
 
     setup_logging(level.upper())
-    _use_systemd_cache_dir()
+    # Imports and the config take seconds on a small board: a stop then is answered at once,
+    # with exit 0 like any stop. The event loop installs its own handlers once it runs.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_while_starting)
+    try:
+        return _start(file)
+    except _StoppedWhileStarting as stop:
+        log.info("stopped while starting (%s)", stop)
+        return EXIT_OK
+
+
+def _start(file: Path) -> int:
     from gateway.config import read_config  # noqa: PLC0415
 
     try:
         loaded = read_config(file)
         for warning in loaded.warnings:
             log.warning("%s", warning)
+        _import_daemon()
         asyncio.run(_serve(file, loaded.config))
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
         return EXIT_USAGE
-    except GatewayError as exc:
+    except (GatewayError, KernelError) as exc:
         log.error("%s", exc)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _import_daemon() -> None:
+    """The daemon's modules, and with them the kernels (loaded, or numba imported), before the
+    event loop runs: an import there would hold a stop up until it finished."""
+    import gateway.daemon  # noqa: F401, PLC0415
 
 
 async def _serve(file: Path, config: Config) -> None:
@@ -146,15 +198,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": lambda args: _run(args.config, args.log_level),
     "check-config": lambda args: _check_config(args.file),
     "demo": _demo,
+    "build-kernels": _build_kernels,
     "doctor": _doctor,
     "send": _send,
     "tail": _tail,
 }
-
-
-def _use_systemd_cache_dir() -> None:
-    """Keep numba's compiled kernels in systemd's CacheDirectory so a restart does not recompile.
-    Must run before numba is imported."""
-    cache = os.environ.get("CACHE_DIRECTORY")
-    if cache and "NUMBA_CACHE_DIR" not in os.environ:
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(cache.split(":")[0], "numba")

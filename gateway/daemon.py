@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, assert_never
 
+from drivers.compiled import choice as kernel_choice
+from drivers.compiled import describe as describe_kernels
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
 from gateway.commands import CommandRouter
@@ -25,11 +27,11 @@ from gateway.devices.em4100 import Em4100Session
 from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
-from gateway.devices.thingmagic import warm_up as warm_up_thingmagic
 from gateway.eventfactory import EventFactory
 from gateway.events import ActionExecuted
 from gateway.fusion import FusionStage
 from gateway.kernels.jit import prune_stale as prune_stale_kernels
+from gateway.kernels.warmup import warm_up_or_stop
 from gateway.metrics import MetricsServer, snapshot
 from gateway.notify import Notifier
 from gateway.outbox import Outbox
@@ -176,9 +178,14 @@ class Daemon:
 
     async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
         log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
+        log.info("kernels: %s", describe_kernels())
+        self.status.kernels = kernel_choice().mode.value
         prune_stale_kernels()  # an upgrade leaves the previous version's compiled kernels behind
-        self.stage.warm_up()
-        warm_up_thingmagic()  # the stream-scan kernel: no compile when the first reads arrive
+        # No compile when the first reads arrive; a stop meanwhile is answered at once.
+        if not await warm_up_or_stop(shutdown, notifier):
+            self.outbox.close()
+            log.info("stopped while starting")
+            return
         try:
             async with asyncio.TaskGroup() as outer:
                 outer.create_task(self.uplink.run())
@@ -225,7 +232,7 @@ class Daemon:
             log.warning("some devices are still starting; reporting ready anyway")
         states = ", ".join(f"{c.name}={c.state.value}" for c in self.contexts)
         log.info("ready: %s", states)
-        notifier.ready(states)
+        notifier.ready(f"{states}; kernels {kernel_choice().mode}")
         interval = notifier.watchdog_interval_s
         while True:
             await asyncio.sleep(interval or 5.0)

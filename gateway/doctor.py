@@ -1,7 +1,8 @@
 """``silentgate doctor``: is this installation healthy, and if not, what to do about it.
 
 Each check prints one line, ``ok``, ``warn`` or ``FAIL``, with what it saw and, when something is
-wrong, the fix. Nothing here changes anything; the exit code is 1 when any check failed.
+wrong, the fix. Nothing here changes anything (but numba's cache, where the kernels are measured
+under its JIT); the exit code is 1 when any check failed.
 """
 
 from __future__ import annotations
@@ -151,7 +152,37 @@ async def check_broker(config: Config, timeout: float = 5.0) -> Finding:
         )  # fmt: skip
 
 
-def run_checks(config: Config, *, broker: bool = True) -> list[Finding]:
+BUILD_FIX: Final = (
+    "silentgate build-kernels (needs g++ and python3-dev), then restart; "
+    "silentgate-kernels.service does it before the daemon starts (docs/installation.md)"
+)
+
+
+def check_kernels(budget_s: float = 1.0) -> Finding:
+    """How the kernels run and the reads per second they then sustain here."""
+    from drivers.compiled import Mode, choice, describe  # noqa: PLC0415
+    from gateway.kernels.capacity import measure  # noqa: PLC0415
+    from gateway.kernels.warmup import warm_up_kernels  # noqa: PLC0415
+
+    warm_up_kernels()  # a JIT compiles now, not inside the measurement
+    rate = measure(budget_s).reads_per_s
+    detail = f"{describe()}; about {rate:,.0f} reads/s on this machine (kernels alone)"
+    mode = choice().mode
+    if mode is Mode.COMPILED:
+        return Finding("ok", "kernels", detail)
+    if mode is Mode.JIT:
+        detail += "; under the unit (MemoryDenyWriteExecute=yes) they would run as Python"
+        return Finding("warn", "kernels", detail, BUILD_FIX)
+    fix = BUILD_FIX
+    if "numba is not installed" in detail:
+        fix = (
+            "numba has wheels for 64-bit systems only: install a 64-bit OS "
+            "(dpkg --print-architecture must say arm64), reinstall, then " + BUILD_FIX
+        )
+    return Finding("warn", "kernels", detail, fix)
+
+
+def run_checks(config: Config, *, broker: bool = True, kernels: bool = True) -> list[Finding]:
     findings = [check_clock()]
     for device in (*config.readers, *config.sensors):
         findings.append(check_port(device.id, device.port))
@@ -159,6 +190,8 @@ def run_checks(config: Config, *, broker: bool = True) -> list[Finding]:
     findings += check_storage(config)
     if broker:
         findings.append(asyncio.run(check_broker(config)))
+    if kernels:
+        findings.append(check_kernels())
     return findings
 
 

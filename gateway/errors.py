@@ -45,3 +45,8 @@ class UplinkError(GatewayError):
 
 class SecretError(GatewayError):
     """The pseudonym secret file is missing, unreadable or too weak to use."""
+
+
+class KernelBuildError(GatewayError):
+    """``silentgate build-kernels`` could not build the compiled kernels (no compiler, no
+    writable directory, a kernel the build cannot type)."""

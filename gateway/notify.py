@@ -1,4 +1,5 @@
-"""systemd's notify protocol (sd_notify(3)): READY=1, WATCHDOG=1, STOPPING=1, STATUS=...
+"""systemd's notify protocol (sd_notify(3)): READY=1, WATCHDOG=1, STOPPING=1, STATUS=...,
+EXTEND_TIMEOUT_USEC=... (a start that is slow but making progress asks for more time).
 
 Twenty lines of datagram socket do not justify a dependency. Without ``NOTIFY_SOCKET`` (not
 started by systemd, or ``Type=simple``) every call is a no-op.
@@ -6,8 +7,11 @@ started by systemd, or ``Type=simple``) every call is a no-op.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+
+log = logging.getLogger(__name__)
 
 
 class Notifier:
@@ -29,11 +33,19 @@ class Notifier:
         if not self._address:
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(self._address)
-            sock.sendall("\n".join(fields).encode())
+            try:
+                sock.connect(self._address)
+                sock.sendall("\n".join(fields).encode())
+            except OSError as exc:  # the manager went away: nobody to tell, nothing to stop for
+                log.debug("sd_notify to %s failed: %s", self._address, exc)
 
     def ready(self, status: str) -> None:
         self.notify("READY=1", f"STATUS={status}")
+
+    def starting(self, status: str, more_s: float) -> None:
+        """Still starting: shown by ``systemctl status``, and at least ``more_s`` more seconds
+        before systemd's start timeout may fire."""
+        self.notify(f"EXTEND_TIMEOUT_USEC={int(more_s * 1e6)}", f"STATUS={status}")
 
     def watchdog(self) -> None:
         self.notify("WATCHDOG=1")

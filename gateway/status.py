@@ -38,6 +38,7 @@ class StatusBoard:
         self.counters: dict[str, int] = {}
         # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
         self.telemetry: Callable[[], dict[str, object]] | None = None
+        self.kernels: str | None = None  # how the kernels run: compiled, jit or python
         self._changed = True
 
     @property
@@ -69,6 +70,8 @@ class StatusBoard:
         }
         if self.details:
             body["details"] = dict(self.details)
+        if self.kernels:
+            body["kernels"] = self.kernels
         if state == "online":
             backlog = self._backlog()
             body["outbox"] = outbox_figures(backlog, now)

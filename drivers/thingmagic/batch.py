@@ -11,7 +11,7 @@ accept) is reported by offset and length, in order, so the caller hands it to th
 of ``records``: the rare frames keep one parser, and a record the kernel rejects gets the
 parser's own FrameError.
 
-``scan`` runs a numba kernel (``cache=True``); ``scan_twin`` is the plain-Python twin the tests
+``scan`` runs a kernel (``drivers.compiled``); ``scan_twin`` is the plain-Python twin the tests
 compare it with (and what runs with ``NUMBA_DISABLE_JIT=1`` is the kernel's own source). Both
 return a ``Scan``. Bytes after ``consumed`` are an incomplete frame candidate (at most
 ``MAX_DATA_LEN + RESPONSE_OVERHEAD - 1`` bytes): keep them and prepend them to the next read.
@@ -22,13 +22,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from drivers.buffer import DecoderStats
+from drivers.compiled import kernel
 from drivers.errors import FrameError
 from drivers.thingmagic.codec import Cursor
 from drivers.thingmagic.commands import (
@@ -73,7 +73,7 @@ _FIELD_SIZES: Final = np.array([1, 1, 1, 3, 4, 2, 1], np.int64)
 
 
 def _jit(fn: F) -> F:
-    return cast(F, njit(cache=True, nogil=True)(fn))
+    return kernel(fn)  # compiled ahead of time, by numba's JIT, or as written: drivers.compiled
 
 
 def _crc_byte_table() -> U16:

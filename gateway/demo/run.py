@@ -6,8 +6,11 @@ Simulated devices on pseudo-terminals (the same ones ``python -m firmware_sim`` 
 central server receives it. At the end the detected visits are scored against the scenario's
 ground truth.
 
-Scoring is fair to the daemon: a visit that began before the daemon was ready counts from the
-moment it was ready, and one still going at the end is compared up to the end.
+The store opens when the daemon reports READY (``gateway.demo.readiness``): until then the
+simulated clock stands before the first visit and the demo shows the daemon's progress, so a
+first start that compiles kernels for minutes costs no part of ``--duration``. Scoring is fair
+to the daemon: a visit that began before its devices were up counts from the moment they were,
+and one still going at the end is compared up to the end.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from typing import Any, Final
 
 import aiomqtt
 
-from firmware_sim.scenario import MIN_VISIT_S, Scenario, ScenarioClock
+from firmware_sim.scenario import MIN_VISIT_S, Scenario
 from firmware_sim.station import DEVICE_BUILDERS, RunContext, SimDevice, options
 from gateway.demo.broker import BrokerProcess, environment_broker_kind
+from gateway.demo.readiness import HeldClock, NotifySocket, wait_ready
 from gateway.events import parse_ts
 from gateway.scoring import Score, TrueVisit, score, visits_from_events
 from gateway.tail import format_event, subscribe
@@ -161,8 +165,7 @@ async def _demo(
         customers=round(CUSTOMERS_PER_90_S * length / 90.0),
         card_customers=round(CARD_CUSTOMERS_PER_90_S * length / 90.0),
     )  # fmt: skip
-    clock = ScenarioClock()
-    wall_origin = time.time() - clock()
+    clock = HeldClock()  # the store opens when the daemon is ready
     ctx = RunContext(scenario, workdir, clock, args.seed)
     devices = [
         d for build in DEVICE_BUILDERS for d in build(options(miss_rate=args.miss_rate), ctx)
@@ -176,8 +179,9 @@ async def _demo(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     _say(args, f"{len(devices)} simulated devices, broker {broker_url}, config {config}")
-    daemon = _start_daemon(config, workdir / "daemon.log")
-    ended = time.time()
+    notify = NotifySocket(workdir / "notify")
+    daemon = _start_daemon(config, workdir / "daemon.log", notify.path)
+    ended = wall_origin = time.time()
     try:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(d.run()) for d in devices]
@@ -187,9 +191,12 @@ async def _demo(
             )
             await ready.wait()
             tg.create_task(_stop_when_exited(daemon, stop))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(args.duration):
-                    await stop.wait()
+            if await _until_ready(args, notify, daemon, stop):
+                clock.start()
+                wall_origin = time.time()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(args.duration):
+                        await stop.wait()
             ended = time.time()
             await _stop_daemon(daemon)
             await asyncio.sleep(0.5)  # the last events in flight
@@ -198,6 +205,7 @@ async def _demo(
     finally:
         if daemon.returncode is None:
             daemon.kill()
+        notify.close()
         for device in devices:
             device.port.close()
     for reason in lost:
@@ -222,8 +230,27 @@ async def _listen(
         stop.set()
 
 
-def _start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SILENTGATE_LOG_LEVEL": "INFO"}
+async def _until_ready(
+    args: argparse.Namespace, notify: NotifySocket, daemon: subprocess.Popen[bytes],
+    stop: asyncio.Event,
+) -> bool:  # fmt: skip
+    """Progress while the daemon starts; False when it exited or Ctrl-C came first."""
+    waiting = asyncio.ensure_future(wait_ready(notify, daemon, lambda text: _say(args, text)))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not waiting.done():
+        waiting.cancel()
+        return False
+    seconds = waiting.result()
+    if seconds is None:
+        return False
+    _say(args, f"daemon ready after {seconds:.1f} s; the store opens")
+    return True
+
+
+def _start_daemon(config: Path, log: Path, notify: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SILENTGATE_LOG_LEVEL": "INFO", "NOTIFY_SOCKET": str(notify)}
     with log.open("wb") as out:
         # Its own session: Ctrl-C in the terminal reaches the demo alone, which stops the
         # daemon with SIGTERM and then waits for its last events, in that order.

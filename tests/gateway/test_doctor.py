@@ -109,3 +109,18 @@ def test_a_port_without_permission_names_its_group(
     finding = check_port("x", str(port))
     assert finding.level == "FAIL"
     assert "usermod -aG" in finding.fix
+
+
+def test_doctor_says_how_the_kernels_run_and_what_they_sustain_here() -> None:
+    from drivers.compiled import Mode, choice  # noqa: PLC0415
+    from gateway.doctor import check_kernels  # noqa: PLC0415
+
+    finding = check_kernels(budget_s=0.2)
+    rate = int(finding.detail.split("about ")[1].split(" reads/s")[0].replace(",", ""))
+    assert rate > 1000
+    assert finding.detail.startswith(choice().mode.value)
+    if choice().mode is Mode.COMPILED:
+        assert finding.level == "ok"
+    else:  # the suite's own process: numba's JIT, or NUMBA_DISABLE_JIT=1 in CI's second run
+        assert finding.level == "warn"
+        assert "silentgate build-kernels" in finding.fix
