@@ -26,7 +26,7 @@ PACKAGES = ("gateway", "drivers", "firmware_sim")
 
 
 def config_text(tmp: Path) -> str:
-    (tmp / "secret").write_text("s3cret\n")
+    (tmp / "secret").write_text("start-test-secret-0123456789\n")
     return f"""
 [site]
 store = "store-042"
