@@ -30,6 +30,8 @@ class StatusBoard:
         self.counters: dict[str, int] = {}
         # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
         self.telemetry: Callable[[], dict[str, object]] | None = None
+        # Inbound MQTT messages refused, shed or failed, by kind and reason (the uplink's).
+        self.inbound: Callable[[], dict[str, dict[str, int]]] | None = None
         self.changed = True
 
     def set_device(self, device: str, state: str, detail: str | None = None) -> None:
@@ -60,10 +62,17 @@ class StatusBoard:
             counters: dict[str, object] = dict(self.counters)
             if self.telemetry is not None:
                 counters.update(self.telemetry())
+            rejected = self.inbound() if self.inbound is not None else None
+            if rejected:
+                counters["inbound_rejected"] = rejected
             if counters:
                 body["counters"] = counters
         self.changed = False
         return json.dumps(body, separators=(",", ":"))
+
+    def touch(self) -> None:
+        """Publish soon (within a second): a figure changed that a dashboard should see."""
+        self.changed = True
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by

@@ -19,6 +19,7 @@ from gateway.commands.router import CommandRouter
 from gateway.events import format_ts
 from gateway.outbox import Outbox
 from gateway.send import prepare
+from tests.waiting import background, until
 
 NOW = 1_795_000_000.0  # 2026-11-18
 
@@ -50,8 +51,14 @@ def outbox(tmp_path: Path) -> Outbox:
 
 
 def router_for(outbox: Outbox, relay: Recorder, **kw: float) -> CommandRouter:
+    """A router whose wall clock reads NOW and counts as synchronised (NTP), so expires_at is
+    judged by it; test_inbound_limits.py covers a clock that is not."""
     return CommandRouter(
-        CommandLedger(outbox.connect()), {"relay-1": relay}, clock=lambda: NOW, **kw
+        CommandLedger(outbox.connect()),
+        {"relay-1": relay},
+        clock=lambda: NOW,
+        synchronised=lambda: True,
+        **kw,
     )
 
 
@@ -186,12 +193,12 @@ async def test_the_channel_takes_only_p_cmd_output_topics(outbox: Outbox) -> Non
     relay = Recorder()
     counted: list[int] = []
     channel = CommandChannel(
-        router_for(outbox, relay), "p/s/g", lambda router: counted.append(router.executed)
+        router_for(outbox, relay), "p/s/g", lambda ch: counted.append(ch.router.executed)
     )
     assert channel.topic_filter == "p/s/g/cmd/+"
-    for topic in ["p/s/g/cmd/", "p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
-        channel.receive(topic, switch(f"c-{len(topic)}"))
-    channel.receive("p/s/g/cmd/relay-1", switch("c-ok"))
-    await asyncio.sleep(0.05)
+    async with background(channel.run()):
+        for topic in ["p/s/g/cmd/", "p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
+            channel.receive(topic, switch(f"c-{len(topic)}"))
+        channel.receive("p/s/g/cmd/relay-1", switch("c-ok"))
+        await until(lambda: counted == [1])
     assert [c.command_id for c in relay.done] == ["c-ok"]
-    assert counted == [1]

@@ -1,0 +1,117 @@
+"""Backpressure for what the broker sends: bounded lanes in front of one consumer.
+
+aiomqtt puts every message it receives into one queue, from paho's read callback on the event
+loop; its own bound, when full, discards with a warning per message. ``InboundQueue`` is that
+queue, with one bounded lane per kind of message (commands, content) and a policy instead:
+
+- A message goes to the lane of its topic. One that is larger than the lane allows is refused
+  there (its payload is never parsed), as is one whose lane is full: the lane's ``shed`` decides
+  what that means (a command is refused as busy, content is counted and dropped) and counts it.
+  Topics of no lane are counted and dropped.
+- The consumer takes messages from the lanes in turn, so a flood of commands does not hold up
+  content and the reverse. One consumer handles them one at a time on the event loop: a lane is
+  a bound on the memory a flood costs, and the loop's other work (serial readers, the pipeline)
+  keeps its turn between messages because each message is bounded work.
+
+The queue lives as long as the uplink, across connections: a message received (and acknowledged
+to the broker at QoS 1) just before a connection dropped is still handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+Shed = Callable[[aiomqtt.Message, str], None]  # the message and why: "busy" or "too_large"
+
+
+@dataclass
+class Lane:
+    """Messages on topics under ``prefix``, at most ``capacity`` waiting, ``max_bytes`` each."""
+
+    kind: str
+    prefix: str
+    capacity: int
+    max_bytes: int
+    shed: Shed
+    waiting: deque[aiomqtt.Message] = field(default_factory=deque)
+
+    def takes(self, topic: str) -> bool:
+        return topic.startswith(self.prefix)
+
+
+class InboundQueue(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's incoming queue (``queue_type``), bounded per lane; see the module docstring."""
+
+    def __init__(self, lanes: Sequence[Lane]) -> None:
+        self._lanes = list(lanes)
+        self._turn = 0
+        self.stray = 0  # messages on topics of no lane
+        super().__init__()
+
+    # asyncio.Queue's extension points (as PriorityQueue uses them) and the two methods that
+    # read its storage directly; the base class keeps the waiting getters. ``maxsize`` stays 0,
+    # so the base class never refuses a put itself.
+    def _init(self, maxsize: int) -> None:
+        pass
+
+    def qsize(self) -> int:
+        return sum(len(lane.waiting) for lane in self._lanes)
+
+    def empty(self) -> bool:
+        return not any(lane.waiting for lane in self._lanes)
+
+    def _put(self, item: aiomqtt.Message) -> None:
+        topic = item.topic.value
+        lane = next((lane for lane in self._lanes if lane.takes(topic)), None)
+        if lane is None:
+            self.stray += 1
+        elif len(item.payload) > lane.max_bytes:
+            lane.shed(item, "too_large")
+        elif len(lane.waiting) >= lane.capacity:
+            lane.shed(item, "busy")
+        else:
+            lane.waiting.append(item)
+
+    def _get(self) -> aiomqtt.Message:
+        for _ in self._lanes:
+            lane = self._lanes[self._turn]
+            self._turn = (self._turn + 1) % len(self._lanes)
+            if lane.waiting:
+                return lane.waiting.popleft()
+        raise asyncio.QueueEmpty  # the base class calls _get only when empty() is false
+
+    def make(self, maxsize: int = 0) -> InboundQueue:
+        """For aiomqtt's ``queue_type``, which it calls with ``maxsize``: every client of the
+        uplink gets this one queue."""
+        return self
+
+
+@dataclass
+class Failures:
+    """Messages whose handler raised: counted per kind, logged (rate-limited by the journal
+    filter: the first argument is the kind), never passed on to end the connection."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def record(self, kind: str, topic: str, exc: Exception) -> None:
+        self.counts[kind] += 1
+        log.error(
+            "%s message on %s could not be handled: %s: %s",
+            kind,
+            topic[:TOPIC_SHOWN],
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+
+
+TOPIC_SHOWN: Final = 200  # characters of a topic quoted in a log line
