@@ -222,7 +222,6 @@ class Uplink:
                 4 * self._config.mqtt.inflight + RESULTS_MAX + REFUSALS_MAX
             )
             log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
-            await self._publish_status(client, "online")
             try:
                 await self._serve(client)
             except BaseException as exc:
@@ -236,7 +235,6 @@ class Uplink:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._pump(client))
-                tg.create_task(self._status_loop(client))
                 tg.create_task(self._stop_on_request())
                 # Always running: aiomqtt's publish does not notice a dropped connection
                 # (it waits for its timeout); the message iterator does, and raises.
@@ -248,6 +246,9 @@ class Uplink:
                     window = self._config.mqtt.inflight
                     results = self._commands.publish_results(client, window, self._json_properties)
                     tg.create_task(results)
+                # Online once subscribed: a central server that sees it can send commands.
+                await self._publish_status(client, "online")
+                tg.create_task(self._status_loop(client))
         except* _Stop:
             await self._flush_acks()
 
@@ -334,6 +335,7 @@ class Uplink:
                     commands.receive(topic, payload)
                 elif self._content is not None:
                     self._content.receive(topic, payload)
+                    self._status.touch()  # its counters changed: published within a second
             except Exception as exc:
                 # A bug met by one message is that message's failure: counted and logged, and
                 # the connection and the daemon go on (the one broad catch besides supervised).

@@ -226,6 +226,8 @@ class ContentStore:
                 data = bounded_json.parse(f.read(MAX_FILE_BYTES + 1), FILE_LIMITS)
             if not isinstance(data, dict):
                 raise InputError("not a JSON object")
+        except FileNotFoundError:
+            raise  # no cache yet: not worth a warning
         except (OSError, InputError) as exc:
             # A damaged cache must not stop the shop: start empty, the broker refills it.
             log.warning("content cache %s unreadable (%s); starting empty", path, exc)
