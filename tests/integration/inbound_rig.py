@@ -15,6 +15,7 @@ import aiomqtt
 
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
+from gateway.config import Config, parse_config
 from gateway.demo.broker import BrokerProcess
 from tests.integration.test_faults import Daemon
 
@@ -56,6 +57,13 @@ path = "{tmp / "outbox.db"}"
 customer_ids = "raw"
 {extra}
 {sections}"""
+
+
+def uplink_config(tmp: Path, broker: BrokerProcess, gateway: str) -> Config:
+    """For an in-process ``Uplink``: the reader is never opened."""
+    text = gateway_config(tmp, broker.port, gateway=gateway, readers=[])
+    reader = '[[readers]]\nid = "door"\ndriver = "em4100"\nport = "/dev/null"\nzone = "entrance"\n'
+    return parse_config(text + reader)
 
 
 def relay_section(port: SimPort) -> str:
