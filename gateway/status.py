@@ -30,8 +30,9 @@ class StatusBoard:
         self.counters: dict[str, int] = {}
         # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
         self.telemetry: Callable[[], dict[str, object]] | None = None
-        # Inbound MQTT messages refused, shed or failed, by kind and reason (the uplink's).
-        self.inbound: Callable[[], dict[str, dict[str, int]]] | None = None
+        # Inbound MQTT figures (the uplink's): messages refused, shed or failed by kind and
+        # reason under "inbound_rejected", the content cache's size under "content".
+        self.inbound: Callable[[], dict[str, object]] | None = None
         self.changed = True
 
     def set_device(self, device: str, state: str, detail: str | None = None) -> None:
@@ -62,9 +63,8 @@ class StatusBoard:
             counters: dict[str, object] = dict(self.counters)
             if self.telemetry is not None:
                 counters.update(self.telemetry())
-            rejected = self.inbound() if self.inbound is not None else None
-            if rejected:
-                counters["inbound_rejected"] = rejected
+            if self.inbound is not None:
+                counters.update(self.inbound())
             if counters:
                 body["counters"] = counters
         self.changed = False

@@ -31,13 +31,18 @@ from paho.mqtt.properties import Properties
 from gateway.commands.models import MAX_PAYLOAD_BYTES
 from gateway.commands.result import CommandResult, valid_topic
 from gateway.commands.router import Accepted, CommandRouter, shown
+from gateway.ratelog import Throttle
 
 log = logging.getLogger(__name__)
+_unanswered = Throttle(log, logging.WARNING)
 
 RESULTS_MAX: Final = 1000  # unsent results of executed commands kept; the oldest go first
 REFUSALS_MAX: Final = 1000  # unsent refusals kept; the oldest go first
-REFUSALS_PER_S: Final = 200.0  # refusals published per second on average
+REFUSALS_PER_S: Final = 50.0  # refusals published per second on average
 REFUSAL_BURST: Final = 200.0
+# Refusals awaiting their PUBACK at once: they must never take the client's in-flight window
+# from events, and a broker slow to acknowledge slows them down further.
+REFUSALS_IN_FLIGHT: Final = 4
 RESULT_EXPIRY_S: Final = 3600  # a result nobody picked up within an hour is stale
 PUBLISH_TIMEOUT_S: Final = 30.0
 
@@ -124,13 +129,14 @@ class CommandChannel:
         self, client: aiomqtt.Client, window: int, properties: Callable[[], Properties | None]
     ) -> None:
         """Publish results as they come, up to ``window`` in flight, until cancelled."""
-        gate = asyncio.Semaphore(window)
+        gates = {False: asyncio.Semaphore(window), True: asyncio.Semaphore(REFUSALS_IN_FLIGHT)}
         async with asyncio.TaskGroup() as tg:
             while True:
                 result = self._next_result()
                 if result is None:
                     await self._wait_for_result()
                     continue
+                gate = gates[result.refused]
                 await gate.acquire()
                 tg.create_task(self._publish(client, result, gate, properties()))
 
@@ -147,12 +153,8 @@ class CommandChannel:
     def _answer(self, result: CommandResult, *, refusal: bool) -> None:
         if not valid_topic(result.topic(self.base)):
             self.unanswered += 1
-            # The first argument is constant: the journal's repeat filter keys on it.
-            log.warning(
-                "no result published (%s) for a command to %s",
-                "its result topic is not a valid MQTT topic",
-                shown(result.output_id),
-            )
+            message = "no result for a command to %s: its topic is not a valid MQTT topic"
+            _unanswered("topic", message, shown(result.output_id))
         else:
             queue, limit = (
                 (self._refusals, REFUSALS_MAX) if refusal else (self._results, RESULTS_MAX)
@@ -160,7 +162,7 @@ class CommandChannel:
             if len(queue) >= limit:
                 queue.popleft()
                 self.unanswered += 1
-                log.warning("%d command results unsent; dropping the oldest", limit)
+                _unanswered("full", "%d command results unsent; dropping the oldest", limit)
             queue.append(result)
             self._ready.set()
         if self._on_result is not None:
@@ -202,12 +204,7 @@ class CommandChannel:
         except ValueError as exc:
             # paho refuses what it cannot encode; this result can never be sent.
             self.unanswered += 1
-            log.warning(
-                "no result published (%s) for a command to %s: %s",
-                "refused by the MQTT client",
-                shown(result.output_id),
-                exc,
-            )
+            _unanswered("client", "no result for a command to %s: %s", shown(result.output_id), exc)
         except BaseException:
             (self._refusals if result.refused else self._results).appendleft(result)
             raise  # the connection is gone (or we stop): sent again on the next one

@@ -4,15 +4,18 @@ Handling is two steps. ``screen`` runs the checks that need neither storage nor 
 cheapest first, and a command that fails one is never executed: size (before parsing, so a huge
 payload costs nothing), nesting depth and number sizes (``gateway.bounded_json``), a JSON
 object, a known output, the schema of that output's kind (strict types, showable text), a clock
-that can judge ``expires_at``, an ``expires_at`` not beyond the ledger's memory, and a free slot
-(at most ``MAX_PENDING`` commands between screening and their result). ``run`` then claims the
-``command_id`` in the ledger (a replay is refused), refuses a late command (remembered as
-refused, so resending it changes nothing), executes, and settles the outcome. Every message
-gets exactly one result, echoing the ``command_id`` whenever one can be read.
+that can judge ``expires_at``, an ``expires_at`` neither past nor beyond the ledger's memory, a
+``command_id`` not among the ``RECENT_IDS`` the ledger outcome of which is also kept in memory,
+and a free slot (at most ``MAX_PENDING`` commands between screening and their result). So a
+flood of bad, expired or replayed commands costs no storage. ``run`` then claims the
+``command_id`` in the ledger (a replay is refused), refuses a command that expired while it
+waited (remembered as refused), executes, and settles the outcome. Every message gets exactly
+one result, echoing the ``command_id`` whenever one can be read.
 
-Refusals are counted by ``code`` and logged once a minute per code at most (the repeat filter of
-``gateway.logs`` keys on the code), so a flood of bad commands cannot flood the journal; what a
-sender wrote (an output id, a reason quoting it) is shortened before it is logged or echoed.
+Refusals are counted by ``code`` and logged once a minute per code at most (``gateway.ratelog``,
+decided before a log record is built), so a flood of bad commands can flood neither the journal
+nor the event loop; what a sender wrote (an output id, a reason quoting it) is shortened before
+it is logged or echoed.
 """
 
 from __future__ import annotations
@@ -31,15 +34,18 @@ from pydantic import ValidationError
 from gateway import bounded_json
 from gateway.commands.clocksync import clock_synchronised
 from gateway.commands.executor import EXECUTE_TIMEOUT_S, OutputError, OutputExecutor
-from gateway.commands.ledger import OK, CommandLedger
+from gateway.commands.ledger import OK, RUNNING, CommandLedger
 from gateway.commands.models import COMMAND_ID_PATTERN, MAX_PAYLOAD_BYTES, SCHEMAS, AnyCommand
 from gateway.commands.result import CommandResult
 from gateway.errors import GatewayError, InputError
 from gateway.outbox import Outbox
+from gateway.ratelog import Throttle
 
 log = logging.getLogger(__name__)
+_refusals = Throttle(log, logging.INFO)
 
 MAX_PENDING: Final = 64  # commands executing or queued at once; more are refused as busy
+RECENT_IDS: Final = 10_000  # command_ids whose ledger outcome is also kept in memory
 MAX_DEPTH: Final = 3  # a command is a flat object; e-paper lines are one list inside it
 SHOWN_CHARS: Final = 64  # of a sender's text quoted in a result or a log line
 LIMITS: Final = bounded_json.Limits(MAX_PAYLOAD_BYTES, MAX_DEPTH, max_keys=16)
@@ -82,6 +88,7 @@ class CommandRouter:
         self._synchronised = synchronised
         self._timeout_s = timeout_s
         self._pending = 0
+        self._recent: dict[str, str] = {}  # command_id -> outcome, oldest first
         self.executed = 0
         self.failed = 0
         self.refused_by: Counter[str] = Counter()
@@ -136,21 +143,26 @@ class CommandRouter:
             earlier = self._ledger.claim(command_id, output_id, now)
         except GatewayError as exc:
             raise Refused(f"cannot record the command: {exc}", command_id, "storage") from None
+        self._remember(command_id, earlier or RUNNING)
         if earlier is not None:
             reason = f"replayed: this command_id was already seen ({earlier})"
             raise Refused(reason, command_id, "replayed")
         expires = command.expires_at.timestamp() if command.expires_at else None
-        if expires is not None and expires <= now:
-            reason = f"expired {now - expires:.3f} s before it arrived"
+        late = self._clock()  # screen refused it if it came expired; it may have waited since
+        if expires is not None and expires <= late:
+            reason = f"expired {late - expires:.3f} s before it could run"
             self._ledger.settle(command_id, f"refused: {reason}")
+            self._remember(command_id, f"refused: {reason}")
             raise Refused(reason, command_id, "expired")
         error = await self._execute(output_id, command, accepted.executor)
         self._ledger.settle(command_id, error or OK)
+        self._remember(command_id, error or OK)
         return CommandResult(output_id, command_id, error is None, error, self._clock())
 
     def _refusal(self, output_id: str, refusal: Refused, now: float) -> CommandResult:
         self.refused_by[refusal.code] += 1
-        log.info("command refused (%s) for %s: %s", refusal.code, shown(output_id), refusal)
+        message = "command refused (%s) for %s: %s"
+        _refusals(refusal.code, message, refusal.code, shown(output_id), refusal)
         return CommandResult(output_id, refusal.command_id, False, str(refusal), now, refused=True)
 
     def _check(
@@ -163,12 +175,24 @@ class CommandRouter:
             raise Refused(f"unknown output {shown(output_id)}", command_id, "unknown_output")
         command = _validate(executor, payload, command_id)
         if command.expires_at is not None:
-            self._check_expiry_horizon(command.expires_at.timestamp(), now, command.command_id)
+            self._check_expiry(command.expires_at.timestamp(), now, command.command_id)
+        earlier = self._recent.get(command.command_id)
+        if earlier is not None:
+            reason = f"replayed: this command_id was already seen ({earlier})"
+            raise Refused(reason, command_id, "replayed")
         if self._pending >= MAX_PENDING:
             raise Refused(f"busy: {MAX_PENDING} commands pending", command_id, "busy")
         return command, executor
 
-    def _check_expiry_horizon(self, expires: float, now: float, command_id: str) -> None:
+    def _remember(self, command_id: str, outcome: str) -> None:
+        """What the ledger holds for ``command_id``, kept for the most recent RECENT_IDS so
+        that resending one is refused without a query."""
+        self._recent.pop(command_id, None)
+        self._recent[command_id] = outcome
+        if len(self._recent) > RECENT_IDS:
+            del self._recent[next(iter(self._recent))]
+
+    def _check_expiry(self, expires: float, now: float, command_id: str) -> None:
         if not self._synchronised():
             raise Refused(
                 "cannot judge expires_at: the system clock is not synchronised "
@@ -179,6 +203,10 @@ class CommandRouter:
         if expires > now + self._ledger.keep_s:
             reason = f"expires_at is more than {self._ledger.keep_s:.0f} s ahead"
             raise Refused(reason, command_id, "expiry_horizon")
+        if expires <= now:
+            # Refused before the ledger: an expired command stays expired when resent, and a
+            # flood of them must cost no writes nor push real ids out of the ledger.
+            raise Refused(f"expired {now - expires:.3f} s before it arrived", command_id, "expired")
 
     async def _execute(
         self, output_id: str, command: AnyCommand, executor: OutputExecutor

@@ -46,9 +46,11 @@ import aiomqtt
 
 from gateway import bounded_json
 from gateway.errors import InputError
+from gateway.ratelog import Throttle
 from gateway.rules.templates import Value, valid_key
 
 log = logging.getLogger(__name__)
+_refusals = Throttle(log, logging.WARNING)
 
 MAX_PAYLOAD_BYTES: Final = 2048
 MAX_KEYS: Final = 16
@@ -150,8 +152,8 @@ class ContentStore:
 
     def refuse(self, topic_suffix: str, reason: str, code: str) -> None:
         self.refused_by[code] += 1
-        # The code leads: the journal's repeat filter keys on the first argument.
-        log.warning("content refused (%s) on %s: %s", code, topic_suffix[:MAX_KEY_CHARS], reason)
+        suffix = topic_suffix[:MAX_KEY_CHARS]
+        _refusals(code, "content refused (%s) on %s: %s", code, suffix, reason)
 
     def flush(self) -> None:
         """Write the file now if anything changed since the last write (at shutdown, tests)."""
@@ -346,7 +348,7 @@ class ContentSubscription:
         suffix = message.topic.value.removeprefix(self.prefix)
         if code == "busy":
             self.shed += 1
-            log.warning("content dropped (%s) on %s: too many messages waiting", code, suffix[:64])
+            _refusals(code, "content dropped on %s: too many messages waiting", suffix[:64])
         else:
             reason = f"payload of {len(message.payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
             self.store.refuse(suffix, reason, code)

@@ -116,15 +116,33 @@ async def test_refused_commands_are_never_executed(
     assert relay.done == []
 
 
-async def test_an_expired_command_stays_refused_when_resent(outbox: Outbox) -> None:
+async def test_an_expired_command_stays_refused_when_resent_and_costs_no_storage(
+    outbox: Outbox,
+) -> None:
     relay = Recorder()
-    router = router_for(outbox, relay)
+    ledger = CommandLedger(outbox.connect())
+    router = CommandRouter(ledger, {"relay-1": relay}, clock=lambda: NOW, synchronised=lambda: True)
     late = switch("c-late", expires_at="2026-01-01T00:00:00Z")
-    await router.handle("relay-1", late)
-    result = await router.handle("relay-1", late)
-    assert result.error is not None
-    assert "replayed" in result.error
-    assert "expired" in result.error
+    for _ in range(2):
+        result = await router.handle("relay-1", late)
+        assert result.error is not None
+        assert "expired" in result.error
+    assert relay.done == []
+    assert len(ledger) == 0  # a flood of expired commands cannot push real ids out
+
+
+async def test_a_replay_is_refused_from_memory_and_from_the_ledger_alike(outbox: Outbox) -> None:
+    relay = Recorder()
+    await router_for(outbox, relay).handle("relay-1", switch("c-r"))
+    fresh = router_for(outbox, relay)  # a restart: nothing in memory, the ledger remembers
+    from_ledger = await fresh.handle("relay-1", switch("c-r"))
+    from_memory = await fresh.handle("relay-1", switch("c-r"))
+    assert (
+        from_ledger.error
+        == from_memory.error
+        == ("replayed: this command_id was already seen (ok)")
+    )
+    assert len(relay.done) == 1
 
 
 async def test_output_errors_and_timeouts_become_failed_results(outbox: Outbox) -> None:
