@@ -13,8 +13,16 @@ queue, with one bounded lane per kind of message (commands, content) and a polic
   a bound on the memory a flood costs, and the loop's other work (serial readers, the pipeline)
   keeps its turn between messages because each message is bounded work.
 
-The queue lives as long as the uplink, across connections: a message received (and acknowledged
-to the broker at QoS 1) just before a connection dropped is still handled.
+Acknowledgements are the backpressure. The uplink turns paho's automatic PUBACK off
+(``Acks``), and a QoS 1 message is acknowledged only once it was handled (``done``) or refused
+at its lane. The broker sends at most its in-flight window of unacknowledged messages (MQTT 5
+Receive Maximum, or the broker's own limit on 3.1.1), so a flood waits, or is dropped, at the
+broker instead of filling the gateway's TCP receive buffer, where it would hold up the PUBACKs
+of the gateway's own events behind it on the same connection.
+
+The queue lives as long as the uplink, across connections: a message received just before a
+connection dropped is still handled, but acknowledged only on the connection it came on (a
+message id means nothing on the next one, which starts a clean session).
 """
 
 from __future__ import annotations
@@ -31,6 +39,15 @@ import aiomqtt
 log = logging.getLogger(__name__)
 
 Shed = Callable[[aiomqtt.Message, str], None]  # the message and why: "busy" or "too_large"
+Ack = Callable[[int, int], object]  # (message id, qos): paho's Client.ack
+
+
+class Acks:
+    """The acknowledgements of one connection: QoS 1 and 2 messages are acknowledged by ``ack``
+    once handled, not by paho on arrival."""
+
+    def __init__(self, ack: Ack) -> None:
+        self.ack = ack
 
 
 @dataclass
@@ -54,8 +71,21 @@ class InboundQueue(asyncio.Queue[aiomqtt.Message]):
     def __init__(self, lanes: Sequence[Lane]) -> None:
         self._lanes = list(lanes)
         self._turn = 0
+        self._acks: Acks | None = None  # of the connection messages arrive on now
+        self._unacked: dict[int, Acks] = {}  # id(message) -> the connection it came on
         self.stray = 0  # messages on topics of no lane
         super().__init__()
+
+    def bind(self, acks: Acks | None) -> None:
+        """Messages from now on came on the connection ``acks`` belongs to (None: no
+        connection, or one that acknowledges on arrival)."""
+        self._acks = acks
+
+    def done(self, message: aiomqtt.Message) -> None:
+        """``message`` was handled: acknowledge it, if its connection is still the current."""
+        acks = self._unacked.pop(id(message), None)
+        if acks is not None and acks is self._acks:
+            acks.ack(message.mid, message.qos)
 
     # asyncio.Queue's extension points (as PriorityQueue uses them) and the two methods that
     # read its storage directly; the base class keeps the waiting getters. ``maxsize`` stays 0,
@@ -70,6 +100,8 @@ class InboundQueue(asyncio.Queue[aiomqtt.Message]):
         return not any(lane.waiting for lane in self._lanes)
 
     def _put(self, item: aiomqtt.Message) -> None:
+        if item.qos and self._acks is not None:
+            self._unacked[id(item)] = self._acks
         topic = item.topic.value
         lane = next((lane for lane in self._lanes if lane.takes(topic)), None)
         if lane is None:
@@ -80,6 +112,8 @@ class InboundQueue(asyncio.Queue[aiomqtt.Message]):
             lane.shed(item, "busy")
         else:
             lane.waiting.append(item)
+            return
+        self.done(item)  # refused here: handled
 
     def _get(self) -> aiomqtt.Message:
         for _ in self._lanes:

@@ -43,7 +43,7 @@ from gateway.commands.models import MAX_PAYLOAD_BYTES as MAX_COMMAND_BYTES
 from gateway.commands.router import CommandRouter
 from gateway.config import Config
 from gateway.config.mqtt import read_password, tls_context
-from gateway.inbound import Failures, InboundQueue, Lane
+from gateway.inbound import Acks, Failures, InboundQueue, Lane
 from gateway.outbox import Outbox, Row
 from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
 from gateway.rules.content import ContentStore, ContentSubscription
@@ -61,6 +61,9 @@ _REFUSED_CREDENTIALS_CODES: Final = (4, 5, 0x86, 0x87)  # v3 rc 4/5, v5 0x86/0x8
 # The largest packet the broker may send us (v5 CONNECT property): a command (4 KiB) or a
 # content message (2 KiB) with its topic and properties fits many times over.
 MAX_PACKET_BYTES: Final = 16 * 1024
+# Unacknowledged messages the broker may send at once (v5 CONNECT property): acknowledged only
+# once handled, so this is how far a flood gets ahead of the gateway (gateway/inbound.py).
+RECEIVE_MAXIMUM: Final = 64
 COMMANDS_WAITING: Final = 1024  # commands received, not yet screened; more are refused busy
 CONTENT_WAITING: Final = 4096  # content messages not yet applied; more are dropped, counted
 CONSUME_BATCH: Final = 256  # messages handled back to back: a full command lane, ~5 ms
@@ -239,12 +242,15 @@ class Uplink:
                 4 * self._config.mqtt.inflight + RESULTS_MAX + REFUSALS_MAX
             )
             log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
+            self._inbound.bind(_manual_acks(client))
             try:
                 await self._serve(client)
             except BaseException as exc:
                 if not _connection_lost(exc):
                     await self._say_offline(client, exc)
                 raise
+            finally:
+                self._inbound.bind(None)
             await self._say_offline(client, None)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
@@ -368,6 +374,8 @@ class Uplink:
             # connection and the daemon go on (the one broad catch besides supervised).
             self._failures.record("command" if is_command else "content", topic, exc)
             self._status.touch()
+        finally:
+            self._inbound.done(message)
 
     def _lanes(self) -> list[Lane]:
         lanes = []
@@ -468,6 +476,7 @@ class Uplink:
             return None  # 3.1.1 cannot say it: the broker's own size limit is all there is
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
         props.MaximumPacketSize = MAX_PACKET_BYTES
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
         return props
 
     def _where(self) -> str:
@@ -475,6 +484,15 @@ class Uplink:
 
     def _protocol_name(self) -> str:
         return "5" if self._protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1"
+
+
+def _manual_acks(client: aiomqtt.Client) -> Acks:
+    """Acknowledge QoS 1 messages once handled (``gateway.inbound``). aiomqtt 2 has no way to
+    say so; its paho client (``_client``, the one place the uplink reaches past aiomqtt) does:
+    ``manual_ack_set`` and ``ack`` are paho's public API for it."""
+    paho = client._client
+    paho.manual_ack_set(True)
+    return Acks(paho.ack)
 
 
 def _connection_lost(exc: BaseException) -> bool:
