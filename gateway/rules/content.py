@@ -79,8 +79,9 @@ BOUNDS: Final[dict[Kind, Bound]] = {
     "offer": Bound(10_000, 4 << 20),
 }
 MAX_FILE_BYTES: Final = 2 * sum(b.bytes for b in BOUNDS.values())  # JSON adds its wrapping
+# A table with more entries than its bound loads its newest (the file's last) within the bound.
 FILE_LIMITS: Final = bounded_json.Limits(
-    MAX_FILE_BYTES, max_depth=4, max_keys=max(b.entries for b in BOUNDS.values())
+    MAX_FILE_BYTES, max_depth=4, max_keys=2 * max(b.entries for b in BOUNDS.values())
 )
 
 

@@ -92,6 +92,7 @@ async def relay_gateway(
     mqtt: str = "",
     trust_clock: bool = True,
     readers: list[SimPort] | None = None,
+    extra: str = "",
 ) -> AsyncIterator[RelayGateway]:
     """``silentgate run`` with a 2-channel LCUS relay board simulated on a pty, until its
     retained status has the board ok. ``trust_clock``: judge expires_at by this machine's
@@ -99,7 +100,7 @@ async def relay_gateway(
     async with SimPort(tmp, "door") as door, SimPort(tmp, "relay") as relay_port:
         board = RelayBoardSim(relay_port, channels=2, answers_status=True)
         sim = asyncio.create_task(board.run())
-        extra = relay_section(relay_port) + (TRUST_CLOCK if trust_clock else "")
+        extra = relay_section(relay_port) + (TRUST_CLOCK if trust_clock else "") + extra
         config = tmp / "gw.toml"
         config.write_text(
             gateway_config(

@@ -6,6 +6,7 @@ the retained status); the daemon keeps running, and keeps answering valid comman
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from firmware_sim.pty import SimPort
 from gateway.commands.clocksync import clock_synchronised
-from gateway.demo.broker import BrokerProcess
+from gateway.demo.broker import BrokerProcess, free_port
 from gateway.send import prepare, send_command
 from tests.integration.inbound_rig import (
     RELAY,
@@ -27,6 +28,7 @@ from tests.integration.inbound_rig import (
     status_where,
 )
 from tests.integration.test_faults import Daemon
+from tests.integration.test_metrics import metric, scrape
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -102,7 +104,9 @@ async def test_an_output_id_too_long_for_a_result_topic_costs_one_count_not_the_
 async def test_nested_and_loosely_typed_commands_are_refused_with_a_result_each(
     broker: BrokerProcess, tmp_path: Path
 ) -> None:
-    async with relay_gateway(tmp_path, broker, gateway="gw-strict") as gw:
+    port = free_port()
+    metrics = f"[metrics]\nenabled = true\nport = {port}\n"
+    async with relay_gateway(tmp_path, broker, gateway="gw-strict", extra=metrics) as gw:
         nested = await exchange(broker, gw.base, RELAY, NESTED)
         yes = await exchange(
             broker,
@@ -110,12 +114,17 @@ async def test_nested_and_loosely_typed_commands_are_refused_with_a_result_each(
             RELAY,
             b'{"command_id": "yes-1", "action": "switch", "channel": 1, "on": "yes"}',
         )
+        text = await asyncio.to_thread(scrape, port)
         switches = list(gw.board.switches)
     assert (nested["ok"], nested["command_id"]) == (False, None)
     assert "nested" in nested["error"]
     assert (yes["ok"], yes["command_id"]) == (False, "yes-1")
     assert "on: Input should be a valid boolean" in yes["error"]
     assert switches == []
+    # Counted for Prometheus too, by kind and reason.
+    rejected = "silentgate_inbound_rejected_total"
+    assert metric(text, rejected, 'kind="command",reason="too_deep"') == 1
+    assert metric(text, rejected, 'kind="command",reason="schema"') == 1
 
 
 async def test_an_expiring_command_is_judged_only_by_a_synchronised_clock(
