@@ -52,7 +52,7 @@ def test_values_within_the_limits_parse_like_json_loads(value: object) -> None:
         outcome: tuple[str, object] = ("parsed", parse(encoded, LIMITS))
     except InputError as exc:
         outcome = ("refused", exc.code)
-    refusals = {("refused", c) for c in ("too_large", "too_deep", "number", "object")}
+    refusals = [("refused", c) for c in ("too_large", "too_deep", "number", "object")]
     assert outcome in refusals or outcome == ("parsed", json.loads(encoded))
 
 
