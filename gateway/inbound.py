@@ -36,7 +36,17 @@ from typing import Final
 
 import aiomqtt
 
+from gateway.commands.channel import CommandChannel
+from gateway.commands.models import MAX_PAYLOAD_BYTES as MAX_COMMAND_BYTES
+from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
+from gateway.rules.content import ContentSubscription
+
 log = logging.getLogger(__name__)
+
+COMMANDS_WAITING: Final = 1024  # commands received, not yet screened; more are refused busy
+CONTENT_WAITING: Final = 4096  # content messages not yet applied; more are dropped, counted
+CONSUME_BATCH: Final = 256  # messages handled back to back: a full command lane, ~5 ms
+TOPIC_SHOWN: Final = 200  # characters of a topic quoted in a log line
 
 Shed = Callable[[aiomqtt.Message, str], None]  # the message and why: "busy" or "too_large"
 Ack = Callable[[int, int], object]  # (message id, qos): paho's Client.ack
@@ -148,4 +158,106 @@ class Failures:
         )
 
 
-TOPIC_SHOWN: Final = 200  # characters of a topic quoted in a log line
+class Inbound:
+    """What the uplink does with what the broker sends: the queue (aiomqtt's, ``queue.make``),
+    the consumer of one connection (``consume``), and the figures for the status."""
+
+    def __init__(
+        self,
+        commands: CommandChannel | None,
+        content: ContentSubscription | None,
+        touch: Callable[[], None],
+    ) -> None:
+        self.commands, self.content = commands, content
+        self._touch = touch  # the status should be published soon
+        self.queue = InboundQueue(self._lanes())
+        self._failures = Failures()
+
+    def bind(self, acks: Acks | None) -> None:
+        self.queue.bind(acks)
+
+    async def consume(self, client: aiomqtt.Client) -> None:
+        """Handle what the queue lets through, one message at a time. aiomqtt's iterator costs
+        a task and a wait per message; what is already queued behind one is taken at once, up
+        to CONSUME_BATCH, before the loop's other work has its turn."""
+        async for message in client.messages:
+            self._receive(message)
+            for _ in range(CONSUME_BATCH - 1):
+                try:
+                    self._receive(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+
+    def deliver(self, message: aiomqtt.Message) -> None:
+        """What paho's read callback and the consumer do with one message, without a
+        connection (the fuzz harness, tests): queue it, then handle what the queue holds."""
+        self.queue.put_nowait(message)
+        while True:
+            try:
+                self._receive(self.queue.get_nowait())
+            except asyncio.QueueEmpty:
+                return
+
+    def figures(self) -> dict[str, object]:
+        """For the status counters: rejections (when there are any) and the content cache."""
+        out: dict[str, object] = {}
+        rejected = self.rejections()
+        if rejected:
+            out["inbound_rejected"] = rejected
+        if self.content is not None:
+            store = self.content.store
+            out["content"] = {
+                "entries": len(store),
+                "bytes": store.size,
+                "applied": store.applied,
+                "evicted": store.evicted,
+            }
+        return out
+
+    def rejections(self) -> dict[str, dict[str, int]]:
+        """Messages not handled as asked, by kind and reason (status and metrics)."""
+        out: dict[str, Counter[str]] = {"command": Counter(), "content": Counter()}
+        if self.commands is not None:
+            out["command"].update(self.commands.router.refused_by)
+            out["command"]["unanswered"] = self.commands.unanswered
+        if self.content is not None:
+            out["content"].update(self.content.store.refused_by)
+            out["content"]["busy"] = self.content.shed
+        for kind, n in self._failures.counts.items():
+            out[kind]["handler_error"] = n
+        out["other"] = Counter(stray=self.queue.stray)
+        return {
+            kind: {k: n for k, n in c.items() if n} for kind, c in out.items() if any(c.values())
+        }
+
+    def _receive(self, message: aiomqtt.Message) -> None:
+        topic, payload = message.topic.value, bytes(message.payload)
+        commands = self.commands
+        is_command = commands is not None and topic.startswith(commands.prefix)
+        try:
+            if commands is not None and is_command:
+                commands.receive(topic, payload)
+            elif self.content is not None:
+                self.content.receive(topic, payload)
+                self._touch()  # its counters changed: published within a second
+        except Exception as exc:
+            # A bug met by one message is that message's failure: counted and logged, and the
+            # connection and the daemon go on (the one broad catch besides supervised).
+            self._failures.record("command" if is_command else "content", topic, exc)
+            self._touch()
+        finally:
+            self.queue.done(message)
+
+    def _lanes(self) -> list[Lane]:
+        lanes = []
+        if self.commands is not None:
+            channel = self.commands
+            lanes.append(
+                Lane("command", channel.prefix, COMMANDS_WAITING, MAX_COMMAND_BYTES, channel.refuse)
+            )
+        if self.content is not None:
+            content = self.content
+            lanes.append(
+                Lane("content", content.prefix, CONTENT_WAITING, MAX_CONTENT_BYTES, content.refuse)
+            )
+        return lanes

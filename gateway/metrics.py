@@ -121,7 +121,7 @@ class GatewayCollector(Collector):
             "silentgate_inbound_rejected", "MQTT messages refused, dropped or failed",
             labels=["kind", "reason"],
         )  # fmt: skip
-        for kind, reasons in d.uplink.rejections().items():
+        for kind, reasons in d.uplink.inbound.rejections().items():
             for reason, n in reasons.items():
                 rejected.add_metric([kind, reason], n)
         yield rejected

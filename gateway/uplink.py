@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Final, cast
 
@@ -39,13 +38,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.commands.channel import REFUSALS_MAX, RESULTS_MAX, CommandChannel
-from gateway.commands.models import MAX_PAYLOAD_BYTES as MAX_COMMAND_BYTES
 from gateway.commands.router import CommandRouter
 from gateway.config import Config
 from gateway.config.mqtt import read_password, tls_context
-from gateway.inbound import Acks, Failures, InboundQueue, Lane
+from gateway.inbound import Acks, Inbound
 from gateway.outbox import Outbox, Row
-from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
 from gateway.rules.content import ContentStore, ContentSubscription
 from gateway.status import REFRESH_S, StatusBoard
 from gateway.supervise import Backoff
@@ -64,9 +61,6 @@ MAX_PACKET_BYTES: Final = 16 * 1024
 # Unacknowledged messages the broker may send at once (v5 CONNECT property): acknowledged only
 # once handled, so this is how far a flood gets ahead of the gateway (gateway/inbound.py).
 RECEIVE_MAXIMUM: Final = 64
-COMMANDS_WAITING: Final = 1024  # commands received, not yet screened; more are refused busy
-CONTENT_WAITING: Final = 4096  # content messages not yet applied; more are dropped, counted
-CONSUME_BATCH: Final = 256  # messages handled back to back: a full command lane, ~5 ms
 OFFLINE_TIMEOUT_S: Final = 2.0  # for the offline status when the daemon goes away
 REASONS_REMEMBERED: Final = 64  # distinct connection errors already logged at WARNING
 
@@ -96,10 +90,9 @@ class Uplink:
             None if commands is None else CommandChannel(commands, self.base, self._on_result)
         )
         self._content = None if content is None else ContentSubscription(content, self.base)
-        self._inbound = InboundQueue(self._lanes())
-        self._failures = Failures()
+        self.inbound = Inbound(self._commands, self._content, status.touch)
         self._reasons: set[str] = set()  # connection errors logged at WARNING once
-        status.inbound = self.inbound_figures
+        status.inbound = self.inbound.figures
         self._protocol = (
             aiomqtt.ProtocolVersion.V311
             if config.mqtt.protocol == "3.1.1"
@@ -127,38 +120,6 @@ class Uplink:
             await self._connections()
             if commands is not None:
                 commands.cancel()
-
-    def inbound_figures(self) -> dict[str, object]:
-        """For the status counters: rejections (when there are any) and the content cache."""
-        figures: dict[str, object] = {}
-        rejected = self.rejections()
-        if rejected:
-            figures["inbound_rejected"] = rejected
-        if self._content is not None:
-            store = self._content.store
-            figures["content"] = {
-                "entries": len(store),
-                "bytes": store.size,
-                "applied": store.applied,
-                "evicted": store.evicted,
-            }
-        return figures
-
-    def rejections(self) -> dict[str, dict[str, int]]:
-        """Inbound messages not handled as asked, by kind and reason (status and metrics)."""
-        out: dict[str, Counter[str]] = {"command": Counter(), "content": Counter()}
-        if self._commands is not None:
-            out["command"].update(self._commands.router.refused_by)
-            out["command"]["unanswered"] = self._commands.unanswered
-        if self._content is not None:
-            out["content"].update(self._content.store.refused_by)
-            out["content"]["busy"] = self._content.shed
-        for kind, n in self._failures.counts.items():
-            out[kind]["handler_error"] = n
-        out["other"] = Counter(stray=self._inbound.stray)
-        return {
-            kind: {k: n for k, n in c.items() if n} for kind, c in out.items() if any(c.values())
-        }
 
     async def _connections(self) -> None:
         while not self._stop.is_set():
@@ -242,7 +203,7 @@ class Uplink:
                 4 * self._config.mqtt.inflight + RESULTS_MAX + REFUSALS_MAX
             )
             log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
-            self._inbound.bind(_manual_acks(client))
+            self.inbound.bind(_manual_acks(client))
             try:
                 await self._serve(client)
             except BaseException as exc:
@@ -250,7 +211,7 @@ class Uplink:
                     await self._say_offline(client, exc)
                 raise
             finally:
-                self._inbound.bind(None)
+                self.inbound.bind(None)
             await self._say_offline(client, None)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
@@ -261,7 +222,7 @@ class Uplink:
                 tg.create_task(self._stop_on_request())
                 # Always running: aiomqtt's publish does not notice a dropped connection
                 # (it waits for its timeout); the message iterator does, and raises.
-                tg.create_task(self._consume(client))
+                tg.create_task(self.inbound.consume(client))
                 if self._content is not None:
                     await client.subscribe(self._content.topic_filter, qos=1)
                 if self._commands is not None:
@@ -347,50 +308,6 @@ class Uplink:
         finally:
             window.release()
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
-        """Handle what the inbound queue lets through, one message at a time. aiomqtt's
-        iterator costs a task and a wait per message; what is already queued behind one is
-        taken at once, up to CONSUME_BATCH, before the loop's other work has its turn."""
-        async for message in client.messages:
-            self._receive(message)
-            for _ in range(CONSUME_BATCH - 1):
-                try:
-                    self._receive(self._inbound.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-
-    def _receive(self, message: aiomqtt.Message) -> None:
-        topic, payload = message.topic.value, bytes(message.payload)
-        commands = self._commands
-        is_command = commands is not None and topic.startswith(commands.prefix)
-        try:
-            if commands is not None and is_command:
-                commands.receive(topic, payload)
-            elif self._content is not None:
-                self._content.receive(topic, payload)
-                self._status.touch()  # its counters changed: published within a second
-        except Exception as exc:
-            # A bug met by one message is that message's failure: counted and logged, and the
-            # connection and the daemon go on (the one broad catch besides supervised).
-            self._failures.record("command" if is_command else "content", topic, exc)
-            self._status.touch()
-        finally:
-            self._inbound.done(message)
-
-    def _lanes(self) -> list[Lane]:
-        lanes = []
-        if self._commands is not None:
-            channel = self._commands
-            lanes.append(
-                Lane("command", channel.prefix, COMMANDS_WAITING, MAX_COMMAND_BYTES, channel.refuse)
-            )
-        if self._content is not None:
-            content = self._content
-            lanes.append(
-                Lane("content", content.prefix, CONTENT_WAITING, MAX_CONTENT_BYTES, content.refuse)
-            )
-        return lanes
-
     def _on_result(self, channel: CommandChannel) -> None:
         self._status.count_commands(channel.router)
         self._status.touch()
@@ -467,7 +384,7 @@ class Uplink:
             timeout=10.0,
             max_inflight_messages=mqtt.inflight,
             # aiomqtt calls it with maxsize; every connection shares the one bounded queue.
-            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", self._inbound.make),
+            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", self.inbound.queue.make),
             properties=self._connect_properties(),
         )
 

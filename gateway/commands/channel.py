@@ -141,10 +141,12 @@ class CommandChannel:
                 tg.create_task(self._publish(client, result, gate, properties()))
 
     def _output_id(self, topic: str) -> str | None:
-        output_id = topic.removeprefix(self.prefix)
-        if output_id == topic or not output_id or "/" in output_id:
+        """The output id of a ``P/cmd/+`` topic (an empty level is one: it gets its refusal),
+        None for any other topic."""
+        if not topic.startswith(self.prefix):
             return None
-        return output_id
+        output_id = topic[len(self.prefix) :]
+        return None if "/" in output_id else output_id
 
     async def _execute(self, accepted: Accepted) -> None:
         result = await self.router.run(accepted)

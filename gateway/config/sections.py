@@ -79,7 +79,7 @@ class MetricsConfig(Model):
 
 
 class CommandsConfig(Model):
-    """``[commands]``: how commands from central servers are judged (docs/outputs.md)."""
+    """How commands from central servers are judged (docs/outputs.md, "Expiry and the clock")."""
 
     # A command's expires_at is judged by the wall clock only while the kernel reports it
     # synchronised (NTP); true judges it anyway, for a gateway with a trusted RTC.

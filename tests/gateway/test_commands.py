@@ -215,8 +215,12 @@ async def test_the_channel_takes_only_p_cmd_output_topics(outbox: Outbox) -> Non
     )
     assert channel.topic_filter == "p/s/g/cmd/+"
     async with background(channel.run()):
-        for topic in ["p/s/g/cmd/", "p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
+        for topic in ["p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
             channel.receive(topic, switch(f"c-{len(topic)}"))
         channel.receive("p/s/g/cmd/relay-1", switch("c-ok"))
         await until(lambda: counted == [1])
+        # P/cmd/+ matches an empty level too: no such output, and the refusal says so.
+        channel.receive("p/s/g/cmd/", switch("c-empty"))
+        await until(lambda: counted == [1, 1])
     assert [c.command_id for c in relay.done] == ["c-ok"]
+    assert channel.router.refused_by == {"unknown_output": 1}

@@ -51,7 +51,7 @@ CARDS_PER_TICK: Final = 5  # 50 new cards a second, 100 presence events a second
 FLOOD_RATE: Final = 5000
 FLOOD_S: Final = 20.0
 BASELINE_S: Final = 8.0
-RSS_GROWTH_MB: Final = 100.0  # generous: the unbounded gateway grew by 700 MB in this test
+RSS_GROWTH_MB: Final = 100.0  # generous: a gateway without bounds grew by 700 MB in a flood
 SAVE_S: Final = 6.0  # rules.content.SAVE_INTERVAL_S and the write
 
 
