@@ -8,8 +8,9 @@ dropped connection never cancels an actuation halfway.
 Results wait in memory until the broker has acknowledged them and go out on whichever
 connection is up, in two queues. Results of commands that were executed (ok or failed) go
 first and are never held back. Refusals are cheap to cause, so their publishing is bounded:
-``REFUSALS_PER_S`` on average (bursts of ``REFUSAL_BURST``), at most ``REFUSALS_MAX`` waiting,
-the oldest dropped beyond that and counted as ``unanswered``. A result whose topic is not a
+``REFUSALS_PER_S`` on average (bursts of ``REFUSAL_BURST``), ``REFUSALS_IN_FLIGHT`` awaiting
+their PUBACK, at most ``REFUSALS_MAX`` waiting, the oldest dropped beyond that and counted as
+``unanswered``. A result whose topic is not a
 valid MQTT topic name (``result.valid_topic``: an output id of tens of kilobytes) is never
 published: counted as ``unanswered`` and logged. Results are volatile: a restart loses unsent
 ones, and a central server that got none resends the command_id, which is refused as a replay
@@ -91,7 +92,6 @@ class CommandChannel:
         self._refusals: deque[CommandResult] = deque()
         self._budget = TokenBucket(REFUSALS_PER_S, REFUSAL_BURST)
         self._ready = asyncio.Event()
-        self.shed = 0  # refused before screening: the inbound lane was full
         self.unanswered = 0  # results never published: dropped, or no valid topic
 
     def receive(self, topic: str, payload: bytes) -> None:
@@ -112,7 +112,6 @@ class CommandChannel:
         if output_id is None:
             return
         if code == "busy":
-            self.shed += 1
             reason = "busy: too many commands waiting"
         else:
             reason = f"payload of {len(message.payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"

@@ -6,15 +6,18 @@ refusal, a counted rejection, a fallback), never an exception out of the handler
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from gateway.commands import AnyCommand, DisplayShow, RelaySwitch
+from gateway.commands.channel import TokenBucket
 from gateway.commands.ledger import CommandLedger
 from gateway.commands.models import OutputKind
 from gateway.commands.router import CommandRouter
 from gateway.outbox import Outbox
+from gateway.ratelog import Throttle
 from gateway.rules.content import ContentStore
 from gateway.rules.templates import Template
 
@@ -218,3 +221,40 @@ def test_pushed_text_is_cleaned_of_control_and_bidi_characters_when_rendered() -
     template = Template.parse("Offer: {content.zone.title}")
     text = template.render(lambda path: "\u202eevil\x1b[2J\tnow\u2069")
     assert text == "Offer: evil [2J now"
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_refusal_budget_allows_a_burst_then_its_rate() -> None:
+    ticks = Ticks()
+    bucket = TokenBucket(rate=10.0, burst=3.0, clock=ticks)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    assert bucket.wait_s() == pytest.approx(0.1)
+    ticks.t = 0.1
+    assert (bucket.take(), bucket.take()) == (True, False)
+    ticks.t = 100.0  # a long quiet spell saves up the burst, no more
+    assert sum(bucket.take() for _ in range(10)) == 3
+
+
+def test_a_flood_of_log_lines_becomes_one_a_window_per_key_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticks = Ticks()
+    throttle = Throttle(logging.getLogger("test.throttle"), logging.WARNING, clock=ticks)
+    with caplog.at_level(logging.WARNING, logger="test.throttle"):
+        for i in range(1000):
+            throttle("schema", "refused %d", i)
+            throttle("nested", "nested %d", i)
+        ticks.t = 61.0
+        throttle("schema", "refused %d", 1000)
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused 0",
+        "nested 0",
+        "refused 1000 (999 more in the last 60 s)",
+    ]
