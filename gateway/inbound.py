@@ -9,18 +9,23 @@ queue, with one bounded lane per kind of message (commands, content) and a polic
   what that means (a command is refused as busy, content is counted and dropped) and counts it.
   Topics of no lane are counted and dropped.
 - The consumer takes messages from the lanes in turn, so a flood of commands does not hold up
-  content and the reverse. One consumer handles them one at a time on the event loop: a lane is
-  a bound on the memory a flood costs, and the loop's other work (serial readers, the pipeline)
-  keeps its turn between messages because each message is bounded work.
+  content and the reverse. One consumer handles them one at a time on the event loop, commands
+  at most ``COMMANDS_PER_S`` on average: a lane bounds the memory a flood costs, the rate the
+  work, and the loop's other work (serial readers, the pipeline) keeps its turn between messages
+  because each message is bounded work.
 
 Acknowledgements are the backpressure. The uplink turns paho's automatic PUBACK off
 (``Acks``), and a QoS 1 message is acknowledged only once it was handled (``done``) or refused
 at its lane. The broker sends at most its in-flight window of unacknowledged messages (MQTT 5
 Receive Maximum, or the broker's own limit on 3.1.1), so a flood waits, or is dropped, at the
 broker instead of filling the gateway's TCP receive buffer, where it would hold up the PUBACKs
-of the gateway's own events behind it on the same connection.
+of the gateway's own events behind it on the same connection. (mosquitto 2.0.11 lets a whole
+window follow each PUBACK rather than one message, so there the window bounds less; the lanes
+and the rate still do.)
 
-The queue lives as long as the uplink, across connections: a message received just before a
+``Inbound`` puts it together for the uplink: the queue, the consumer, the counts of what was
+refused (``rejections``, for the status and Prometheus). The queue lives as long as the uplink,
+across connections: a message received just before a
 connection dropped is still handled, but acknowledged only on the connection it came on (a
 message id means nothing on the next one, which starts a clean session).
 """
@@ -40,12 +45,18 @@ from gateway.commands.channel import CommandChannel
 from gateway.commands.models import MAX_PAYLOAD_BYTES as MAX_COMMAND_BYTES
 from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
 from gateway.rules.content import ContentSubscription
+from gateway.tokenbucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
 COMMANDS_WAITING: Final = 1024  # commands received, not yet screened; more are refused busy
 CONTENT_WAITING: Final = 4096  # content messages not yet applied; more are dropped, counted
-CONSUME_BATCH: Final = 256  # messages handled back to back: a full command lane, ~5 ms
+CONSUME_BATCH: Final = 256  # messages handled back to back, ~5 ms of bad commands
+# Commands handled per second on average: what a flood of them may cost. On the build machine a
+# message costs ~0.15 ms (two thirds of it paho's decoding), so 2,000 a second hold a third of a
+# core; a central server sends a few commands a minute.
+COMMANDS_PER_S: Final = 2000.0
+COMMANDS_BURST: Final = 500.0
 TOPIC_SHOWN: Final = 200  # characters of a topic quoted in a log line
 
 Shed = Callable[[aiomqtt.Message, str], None]  # the message and why: "busy" or "too_large"
@@ -172,21 +183,35 @@ class Inbound:
         self._touch = touch  # the status should be published soon
         self.queue = InboundQueue(self._lanes())
         self._failures = Failures()
+        self._rate = TokenBucket(COMMANDS_PER_S, COMMANDS_BURST)
 
     def bind(self, acks: Acks | None) -> None:
         self.queue.bind(acks)
 
     async def consume(self, client: aiomqtt.Client) -> None:
-        """Handle what the queue lets through, one message at a time. aiomqtt's iterator costs
-        a task and a wait per message; what is already queued behind one is taken at once, up
-        to CONSUME_BATCH, before the loop's other work has its turn."""
+        """Handle what the queue lets through, one message at a time, commands at most
+        ``COMMANDS_PER_S`` on average. aiomqtt's iterator costs a task and a wait per message;
+        what is already queued behind one is taken at once, up to CONSUME_BATCH, before the
+        loop's other work has its turn."""
         async for message in client.messages:
-            self._receive(message)
+            await self._handle(message)
             for _ in range(CONSUME_BATCH - 1):
-                try:
-                    self._receive(self.queue.get_nowait())
-                except asyncio.QueueEmpty:
+                if self.queue.empty():
                     break
+                await self._handle(self.queue.get_nowait())
+
+    async def _handle(self, message: aiomqtt.Message) -> None:
+        """A command waits for the rate to allow it; meanwhile nothing more is acknowledged, so
+        the broker holds the rest back (and drops what its queue for this client cannot hold).
+        Content is not held back: it is retained state, bounded per message, that arrives as
+        one burst after a connect, and what its lane cannot take is lost until the next."""
+        if self._is_command(message) and not self._rate.take():
+            while not self._rate.take():
+                await asyncio.sleep(self._rate.wait_s())
+        self._receive(message)
+
+    def _is_command(self, message: aiomqtt.Message) -> bool:
+        return self.commands is not None and message.topic.value.startswith(self.commands.prefix)
 
     def deliver(self, message: aiomqtt.Message) -> None:
         """What paho's read callback and the consumer do with one message, without a

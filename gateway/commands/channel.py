@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Final
@@ -33,6 +32,7 @@ from gateway.commands.models import MAX_PAYLOAD_BYTES
 from gateway.commands.result import CommandResult, valid_topic
 from gateway.commands.router import Accepted, CommandRouter, shown
 from gateway.ratelog import Throttle
+from gateway.tokenbucket import TokenBucket
 
 log = logging.getLogger(__name__)
 _unanswered = Throttle(log, logging.WARNING)
@@ -46,33 +46,6 @@ REFUSAL_BURST: Final = 200.0
 REFUSALS_IN_FLIGHT: Final = 4
 RESULT_EXPIRY_S: Final = 3600  # a result nobody picked up within an hour is stale
 PUBLISH_TIMEOUT_S: Final = 30.0
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up; time injected for tests."""
-
-    def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate, self.burst, self._clock = rate, burst, clock
-        self._tokens, self._at = burst, clock()
-
-    def take(self) -> bool:
-        self._refill()
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
-    def wait_s(self) -> float:
-        """Seconds until the next token."""
-        self._refill()
-        return max(0.0, (1.0 - self._tokens) / self.rate)
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
 
 
 class CommandChannel:

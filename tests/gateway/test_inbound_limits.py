@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from gateway.commands import AnyCommand, DisplayShow, RelaySwitch
-from gateway.commands.channel import TokenBucket
 from gateway.commands.ledger import CommandLedger
 from gateway.commands.models import OutputKind
 from gateway.commands.router import CommandRouter
@@ -20,6 +19,7 @@ from gateway.outbox import Outbox
 from gateway.ratelog import Throttle
 from gateway.rules.content import ContentStore
 from gateway.rules.templates import Template
+from gateway.tokenbucket import TokenBucket
 
 NOW = 1_795_000_000.0  # 2026-11-18
 NESTED = b"[" * 1000 + b"]" * 1000

@@ -179,6 +179,7 @@ async def publish_once(broker: BrokerProcess, topic: str, payload: bytes) -> Non
 async def publish_retained(broker: BrokerProcess, items: list[tuple[str, bytes]]) -> None:
     """Retained messages, QoS 1, 100 in flight at a time; an empty payload clears one."""
     async with aiomqtt.Client("127.0.0.1", broker.port, max_inflight_messages=100) as client:
+        client.pending_calls_threshold = 200  # our window, not a backlog
         for i in range(0, len(items), 100):
             await asyncio.gather(
                 *(client.publish(t, p, qos=1, retain=True) for t, p in items[i : i + 100])
