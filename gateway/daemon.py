@@ -95,7 +95,11 @@ class Daemon:
         self.outputs = Outputs(config.outputs, self._on_output_state)
         for output in config.outputs:
             self.status.set_device(output.id, DeviceState.STARTING.value)
-        commands = CommandRouter.on_outbox(self.outbox, self.outputs)
+        commands = CommandRouter.on_outbox(
+            self.outbox,
+            self.outputs,
+            trust_unsynchronised_clock=config.commands.trust_unsynchronised_clock,
+        )
         self.rules = LocalRules(config, self.outputs, self._action_done, clock=self.clock)
         self.uplink = Uplink(config, self.outbox, self.status, commands, self.rules.content)
         shelf, fusion = self._shelf_stages()

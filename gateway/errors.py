@@ -39,6 +39,16 @@ class StorageUnavailable(OutboxError):
     is the safe side for a command (at most once)."""
 
 
+class InputError(GatewayError):
+    """A message from outside (an MQTT payload, a cached copy of one) broke a limit or a schema;
+    ``str(error)`` says which, in words fit for a command result or a log line, and ``code``
+    names the limit in one word for counters."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class UplinkError(GatewayError):
     """The MQTT uplink failed in a way a reconnect will not fix (bad TLS files, bad credentials)."""
 

@@ -117,6 +117,14 @@ class GatewayCollector(Collector):
             "silentgate_published_events", "Events acknowledged by the broker",
             value=d.uplink.published,
         )  # fmt: skip
+        rejected = CounterMetricFamily(
+            "silentgate_inbound_rejected", "MQTT messages refused, dropped or failed",
+            labels=["kind", "reason"],
+        )  # fmt: skip
+        for kind, reasons in d.uplink.inbound.rejections().items():
+            for reason, n in reasons.items():
+                rejected.add_metric([kind, reason], n)
+        yield rejected
 
     def _outbox(self) -> Iterator[Metric]:
         backlog = self._daemon.outbox.backlog()

@@ -246,7 +246,9 @@ def _add_commands(
     channels["commandResults"] = {
         "address": base + "/result",
         "parameters": {**params, "output_id": {}},
-        "description": "One result per command received, refused ones included (QoS 1).",
+        "description": "One result per command received, refused ones included (QoS 1); "
+        "refusals beyond 50 a second, or whose topic would not be a valid MQTT topic, are "
+        "counted instead (docs/mqtt.md, Commands).",
         "messages": {"result": {"payload": {
             "type": "object",
             "required": ["command_id", "ok", "error", "ts"],

@@ -39,6 +39,9 @@ class StatusBoard:
         # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
         self.telemetry: Callable[[], dict[str, object]] | None = None
         self.kernels: str | None = None  # how the kernels run: compiled, jit or python
+        # Inbound MQTT figures (the uplink's): messages refused, shed or failed by kind and
+        # reason under "inbound_rejected", the content cache's size under "content".
+        self.inbound: Callable[[], dict[str, object]] | None = None
         self._changed = True
 
     @property
@@ -83,10 +86,16 @@ class StatusBoard:
             counters: dict[str, object] = dict(self.counters)
             if self.telemetry is not None:
                 counters.update(self.telemetry())
+            if self.inbound is not None:
+                counters.update(self.inbound())
             if counters:
                 body["counters"] = counters
         self.changed = False
         return json.dumps(body, separators=(",", ":"))
+
+    def touch(self) -> None:
+        """Publish soon (within a second): a figure changed that a dashboard should see."""
+        self.changed = True
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by

@@ -13,7 +13,16 @@ type ``application/json``; a batch also carries the user properties ``seq`` (``f
 expire; command results do (``RESULT_EXPIRY_S``).
 
 With a ``CommandRouter``, the uplink also subscribes to ``P/cmd/+`` and hands what arrives to a
-``CommandChannel`` (``gateway/commands/channel.py``), which publishes the results.
+``CommandChannel`` (``gateway/commands/channel.py``), which publishes the results; with a
+``ContentStore`` it subscribes to ``P/content/#``. What arrives passes one bounded queue
+(``gateway/inbound.py``: a lane per kind, a stated policy when one is full) to one consumer,
+which contains a failure to handle a message to that message. On v5 the CONNECT tells the broker
+``MAX_PACKET_BYTES``, so larger messages are dropped by the broker and never reach the gateway.
+
+Whenever a connection ends for any reason but its loss (a stop, a cancellation because another
+part of the daemon failed, an error in the uplink itself), the retained ``P/status`` is set
+offline by an explicit publish before the DISCONNECT: a normal DISCONNECT discards the last
+will, so without it the status would say online after the daemon had gone.
 """
 
 from __future__ import annotations
@@ -22,16 +31,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.commands.channel import RESULTS_MAX, CommandChannel
+from gateway.commands.channel import REFUSALS_MAX, RESULTS_MAX, CommandChannel
 from gateway.commands.router import CommandRouter
 from gateway.config import Config
 from gateway.config.mqtt import read_password, tls_context
+from gateway.inbound import Acks, Inbound
 from gateway.outbox import Outbox, Row
 from gateway.rules.content import ContentStore, ContentSubscription
 from gateway.status import REFRESH_S, StatusBoard
@@ -45,6 +55,14 @@ PUBLISH_TIMEOUT_S: Final = 30.0
 PAGE_ROWS_MAX: Final = 10_000
 _BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
 _REFUSED_CREDENTIALS_CODES: Final = (4, 5, 0x86, 0x87)  # v3 rc 4/5, v5 0x86/0x87
+# The largest packet the broker may send us (v5 CONNECT property): a command (4 KiB) or a
+# content message (2 KiB) with its topic and properties fits many times over.
+MAX_PACKET_BYTES: Final = 16 * 1024
+# Unacknowledged messages the broker may send at once (v5 CONNECT property): acknowledged only
+# once handled, so this is how far a flood gets ahead of the gateway (gateway/inbound.py).
+RECEIVE_MAXIMUM: Final = 64
+OFFLINE_TIMEOUT_S: Final = 2.0  # for the offline status when the daemon goes away
+REASONS_REMEMBERED: Final = 64  # distinct connection errors already logged at WARNING
 
 
 class _Stop(Exception):
@@ -69,9 +87,12 @@ class Uplink:
         self._status = status
         self.base = topic_base(config)
         self._commands = (
-            None if commands is None else CommandChannel(commands, self.base, status.count_commands)
+            None if commands is None else CommandChannel(commands, self.base, self._on_result)
         )
         self._content = None if content is None else ContentSubscription(content, self.base)
+        self.inbound = Inbound(self._commands, self._content, status.touch)
+        self._reasons: set[str] = set()  # connection errors logged at WARNING once
+        status.inbound = self.inbound.figures
         self._protocol = (
             aiomqtt.ProtocolVersion.V311
             if config.mqtt.protocol == "3.1.1"
@@ -92,7 +113,15 @@ class Uplink:
         self._wake.set()
 
     async def run(self) -> None:
-        """Connect, publish, reconnect; returns only after ``stop()``."""
+        """Connect, publish, reconnect; returns only after ``stop()``. Commands run beside the
+        connections and are cancelled with the uplink."""
+        async with asyncio.TaskGroup() as tg:
+            commands = None if self._commands is None else tg.create_task(self._commands.run())
+            await self._connections()
+            if commands is not None:
+                commands.cancel()
+
+    async def _connections(self) -> None:
         while not self._stop.is_set():
             try:
                 await self._session()
@@ -103,8 +132,6 @@ class Uplink:
             finally:
                 self.connected.clear()
                 await self._flush_acks()
-                if self._stop.is_set() and self._commands is not None:
-                    self._commands.cancel()
             if not self._stop.is_set():
                 delay = self._backoff.next()
                 log.warning("broker %s unreachable; retrying in %.1f s", self._where(), delay)
@@ -141,7 +168,7 @@ class Uplink:
                 exc,
             )
         elif self._config.mqtt.protocol != "auto":
-            log.debug("connection error: %s", exc)
+            self._log_reason(exc)
         elif code in _BAD_PROTOCOL_CODES and v5:
             log.info("broker %s refused MQTT v5; falling back to 3.1.1", self._where())
             self._protocol = aiomqtt.ProtocolVersion.V311
@@ -151,7 +178,20 @@ class Uplink:
             self._protocol = aiomqtt.ProtocolVersion.V311 if v5 else aiomqtt.ProtocolVersion.V5
             log.info("no CONNACK from %s; trying MQTT %s", self._where(), self._protocol_name())
         else:
-            log.debug("connection error: %s", exc)
+            self._log_reason(exc)
+
+    def _log_reason(self, exc: aiomqtt.MqttError) -> None:
+        """Why a connection failed or ended: at WARNING the first time a reason is seen (a
+        certificate the broker refuses, a TLS version mismatch), then only at DEBUG, since the
+        same reason repeats at every retry."""
+        reason = str(exc) or type(exc).__name__
+        if reason in self._reasons:
+            log.debug("connection to %s failed: %s", self._where(), reason)
+            return
+        if len(self._reasons) >= REASONS_REMEMBERED:
+            self._reasons.clear()
+        self._reasons.add(reason)
+        log.warning("connection to %s failed: %s", self._where(), reason)
 
     async def _session(self) -> None:
         async with self._client() as client:
@@ -159,30 +199,53 @@ class Uplink:
             self._backoff.reset()
             self._proven = True
             # aiomqtt warns on every publish beyond 10 awaiting their PUBACK; the window is ours.
-            client.pending_calls_threshold = 4 * self._config.mqtt.inflight + RESULTS_MAX
+            client.pending_calls_threshold = (
+                4 * self._config.mqtt.inflight + RESULTS_MAX + REFUSALS_MAX
+            )
             log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
-            await self._publish_status(client, "online")
+            self.inbound.bind(_manual_acks(client))
             try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._pump(client))
-                    tg.create_task(self._status_loop(client))
-                    tg.create_task(self._stop_on_request())
-                    # Always running: aiomqtt's publish does not notice a dropped connection
-                    # (it waits for its timeout); the message iterator does, and raises.
-                    tg.create_task(self._command_loop(client))
-                    if self._content is not None:
-                        await client.subscribe(self._content.topic_filter, qos=1)
-                    if self._commands is not None:
-                        await client.subscribe(self._commands.topic_filter, qos=1)
-                        window = self._config.mqtt.inflight
-                        results = self._commands.publish_results(
-                            client, window, self._json_properties
-                        )
-                        tg.create_task(results)
-            except* _Stop:
-                await self._flush_acks()
+                await self._serve(client)
+            except BaseException as exc:
+                if not _connection_lost(exc):
+                    await self._say_offline(client, exc)
+                raise
+            finally:
+                self.inbound.bind(None)
+            await self._say_offline(client, None)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Everything a connection does, until it is lost (raises) or stop() (returns)."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._pump(client))
+                tg.create_task(self._stop_on_request())
+                # Always running: aiomqtt's publish does not notice a dropped connection
+                # (it waits for its timeout); the message iterator does, and raises.
+                tg.create_task(self.inbound.consume(client))
+                if self._content is not None:
+                    await client.subscribe(self._content.topic_filter, qos=1)
+                if self._commands is not None:
+                    await client.subscribe(self._commands.topic_filter, qos=1)
+                    window = self._config.mqtt.inflight
+                    results = self._commands.publish_results(client, window, self._json_properties)
+                    tg.create_task(results)
+                # Online once subscribed: a central server that sees it can send commands.
+                await self._publish_status(client, "online")
+                tg.create_task(self._status_loop(client))
+        except* _Stop:
+            await self._flush_acks()
+
+    async def _say_offline(self, client: aiomqtt.Client, why: BaseException | None) -> None:
+        """The retained offline status, within OFFLINE_TIMEOUT_S; best effort."""
+        if why is not None:
+            log.error("uplink ending (%s); publishing the offline status", _describe(why))
+        try:
+            async with asyncio.timeout(OFFLINE_TIMEOUT_S):
                 await self._publish_status(client, "offline")
-                log.info("disconnecting from %s", self._where())
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning("could not publish the offline status: %s", exc or "timed out")
+        log.info("disconnecting from %s", self._where())
 
     async def _stop_on_request(self) -> None:
         await self._stop.wait()
@@ -245,13 +308,9 @@ class Uplink:
         finally:
             window.release()
 
-    async def _command_loop(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            topic, payload = message.topic.value, bytes(message.payload)
-            if self._content is not None and self._content.receive(topic, payload):
-                continue
-            if self._commands is not None:
-                self._commands.receive(topic, payload)
+    def _on_result(self, channel: CommandChannel) -> None:
+        self._status.count_commands(channel.router)
+        self._status.touch()
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         idle = 0.0
@@ -324,13 +383,48 @@ class Uplink:
             tls_context=tls_context(mqtt),
             timeout=10.0,
             max_inflight_messages=mqtt.inflight,
+            # aiomqtt calls it with maxsize; every connection shares the one bounded queue.
+            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", self.inbound.queue.make),
+            properties=self._connect_properties(),
         )
+
+    def _connect_properties(self) -> Properties | None:
+        if self._protocol != aiomqtt.ProtocolVersion.V5:
+            return None  # 3.1.1 cannot say it: the broker's own size limit is all there is
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
+        props.MaximumPacketSize = MAX_PACKET_BYTES
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        return props
 
     def _where(self) -> str:
         return f"{self._config.mqtt.host}:{self._config.mqtt.port}"
 
     def _protocol_name(self) -> str:
         return "5" if self._protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1"
+
+
+def _manual_acks(client: aiomqtt.Client) -> Acks:
+    """Acknowledge QoS 1 messages once handled (``gateway.inbound``). aiomqtt 2 has no way to
+    say so; its paho client (``_client``, the one place the uplink reaches past aiomqtt) does:
+    ``manual_ack_set`` and ``ack`` are paho's public API for it."""
+    paho = client._client
+    paho.manual_ack_set(True)
+    return Acks(paho.ack)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (from a connection's task group) only says the connection is gone."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_connection_lost(e) for e in exc.exceptions)
+    return isinstance(exc, aiomqtt.MqttError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _first_mqtt_error(group: BaseExceptionGroup[aiomqtt.MqttError]) -> aiomqtt.MqttError:

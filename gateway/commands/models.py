@@ -9,13 +9,21 @@ A command is one flat JSON object: the envelope (``command_id``, optional ``expi
 
 Unknown fields are refused, not ignored: a typo in ``duration_s`` must not turn a pulse into a
 relay that stays on. Every string and list is bounded so a valid command is always small.
+
+Types are strict: ``"on": "yes"``, ``"on": 1`` or ``"channel": "1"`` are refused rather than
+coerced, since a sender that means something else must not switch a relay. Two conversions stay,
+because JSON has no other way to say them: an integer where a float is expected (``"duration_s":
+5``) and an ISO 8601 string for ``expires_at``. Display and label text may not hold control or
+bidirectional characters (``text.py`` says why).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from gateway.commands.text import unsafe
 
 MAX_PAYLOAD_BYTES: Final = 4096  # larger messages are refused before JSON parsing
 COMMAND_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -31,10 +39,20 @@ CommandId = Annotated[str, Field(pattern=COMMAND_ID_PATTERN)]
 DurationS = Annotated[float, Field(gt=0, le=MAX_DURATION_S)]
 
 
+def _showable(text: str) -> str:
+    where = unsafe(text)
+    if where is not None:
+        raise ValueError(f"the character {where} cannot be shown (control or bidi)")
+    return text
+
+
+ShowableText = AfterValidator(_showable)
+
+
 class Command(BaseModel):
     """The envelope every command shares."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     command_id: CommandId  # the idempotency key: a command_id is executed at most once
     expires_at: AwareDatetime | None = None  # refused when it arrives later than this
@@ -54,7 +72,7 @@ class DisplayShow(Command):
 
     action: Literal["show"]
     line: Annotated[int, Field(ge=1, le=DISPLAY_LINES)]
-    text: Annotated[str, Field(max_length=DISPLAY_TEXT_MAX)]
+    text: Annotated[str, Field(max_length=DISPLAY_TEXT_MAX), ShowableText]
     duration_s: DurationS | None = None
 
 
@@ -73,7 +91,7 @@ class EpaperShow(Command):
     action: Literal["show"]
     mac: Annotated[str, Field(pattern=r"^(?:[0-9A-Fa-f]{12}|[0-9A-Fa-f]{16})$")]
     lines: Annotated[
-        list[Annotated[str, Field(max_length=EPAPER_TEXT_MAX)]],
+        list[Annotated[str, Field(max_length=EPAPER_TEXT_MAX), ShowableText]],
         Field(min_length=1, max_length=EPAPER_LINES),
     ]
     ttl_s: Annotated[int, Field(ge=1, le=int(MAX_DURATION_S))] = 3600

@@ -11,6 +11,7 @@ from gateway.config.mqtt import MqttConfig
 from gateway.config.outputs import OutputConfig
 from gateway.config.rules import RuleConfig
 from gateway.config.sections import (
+    CommandsConfig,
     MetricsConfig,
     PresenceConfig,
     PrivacyConfig,
@@ -34,6 +35,7 @@ class Config(Model):
     outputs: list[OutputConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
     metrics: MetricsConfig = MetricsConfig()
+    commands: CommandsConfig = CommandsConfig()
 
     @model_validator(mode="after")
     def _check_whole(self) -> Config:

@@ -86,3 +86,11 @@ class MetricsConfig(Model):
     enabled: bool = False
     host: str = "127.0.0.1"  # the address to listen on
     port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0 picks a free port
+
+
+class CommandsConfig(Model):
+    """How commands from central servers are judged (docs/outputs.md, "Expiry and the clock")."""
+
+    # A command's expires_at is judged by the wall clock only while the kernel reports it
+    # synchronised (NTP); true judges it anyway, for a gateway with a trusted RTC.
+    trust_unsynchronised_clock: bool = False

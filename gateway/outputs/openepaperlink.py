@@ -29,6 +29,7 @@ from drivers.openepaperlink import (
 )
 from drivers.openepaperlink.responses import HTTP_CONFLICT
 from gateway.commands import AnyCommand, EpaperShow, OutputError, OutputKind
+from gateway.commands.text import unsafe
 from gateway.config.outputs import OpenEPaperLinkOutput
 from gateway.devices.base import DeviceState, StateListener
 from gateway.outputs.base import (
@@ -71,6 +72,10 @@ class LabelSession(OutputSession[HttpConnection, HttpRequest]):
         name = self.names.get(_long_mac(command.mac))
         if name is None:
             raise InvalidCommandError(f"{self.id}: tag {command.mac} is not configured here")
+        for number, line in enumerate(command.lines, start=1):
+            where = unsafe(line)
+            if where is not None:  # the model refuses it too; a command built unchecked does not
+                raise InvalidCommandError(f"{self.id}: line {number}: {where} cannot be shown")
         ttl_min = math.ceil(command.ttl_s / 60)
         request = json_upload(command.mac, text_lines(command.lines), ttl_min=ttl_min)
         return Planned(request, f"show {len(command.lines)} lines on tag {name}")

@@ -45,6 +45,7 @@ from gateway.commands import (
     OutputError,
     OutputKind,
 )
+from gateway.commands.text import unsafe
 from gateway.config.outputs import SerialDisplayOutput
 from gateway.devices.base import DeviceState, StateListener
 from gateway.outputs.base import (
@@ -107,6 +108,9 @@ class DisplaySession(OutputSession[SerialPort, Command]):
             raise InvalidCommandError(
                 f"{self.id}: {len(command.text)} characters do not fit a line of {length}"
             )
+        where = unsafe(command.text)
+        if where is not None:  # the model refuses it too; a command built unchecked does not
+            raise InvalidCommandError(f"{self.id}: the character {where} cannot be shown")
         line = command.line - 1
         seconds = FOREVER if command.duration_s is None else math.ceil(command.duration_s)
         describe = f"show {command.text!r} on line {command.line}"

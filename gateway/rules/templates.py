@@ -11,6 +11,12 @@ No template can show a customer's id. Event subjects already carry a pseudonym (
 but a display is read by everyone standing in front of it, and with ``privacy.customer_ids =
 "raw"`` the id is the card number itself; so ``subject``, ``id`` and every id-like key in pushed
 content are refused when the config is loaded, not when a customer is standing there.
+
+Rendering never raises: the values come from the central server's content, and a template runs
+in the pipeline. A value its format cannot show (a number too large for ``.2f``) counts as
+missing, so the field's fallback is shown, or nothing. Every value is cleaned of control and
+bidirectional characters (``gateway.commands.text``) before it is put into the text; the
+template's own text comes from the config file and is checked there.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.commands.text import cleaned
 from gateway.errors import GatewayError
 
 Value = str | int | float
@@ -97,12 +104,12 @@ class Template:
                 out.append(part)
                 continue
             value = resolve(part.path)
-            if value is None:
+            text = None if value is None else _format(value, part.spec)
+            if text is None:
                 if part.fallback is None:
                     return None
-                out.append(part.fallback)
-            else:
-                out.append(_format(value, part.spec))
+                text = part.fallback
+            out.append(text)
         return "".join(out)
 
 
@@ -143,10 +150,14 @@ def valid_key(key: str) -> bool:
     return bool(_KEY.match(key)) and key not in ID_KEYS
 
 
-def _format(value: Value, spec: str) -> str:
-    if not spec:
-        return f"{value:g}" if isinstance(value, float) else str(value)
+def _format(value: Value, spec: str) -> str | None:
+    """``value`` as ``spec`` says, cleaned for a display; None if it cannot be shown."""
+    if isinstance(value, str):
+        try:
+            return cleaned(format(value, spec))
+        except ValueError:  # a numeric spec on text pushed as content: show the text
+            return cleaned(value)
     try:
-        return format(value, spec)
-    except ValueError:  # a numeric spec on text pushed as content: show the text
-        return str(value)
+        return format(value, spec or ("g" if isinstance(value, float) else ""))
+    except (ValueError, OverflowError):  # a number beyond what the spec can show
+        return None

@@ -19,6 +19,7 @@ from gateway.commands.router import CommandRouter
 from gateway.events import format_ts
 from gateway.outbox import Outbox
 from gateway.send import prepare
+from tests.waiting import background, until
 
 NOW = 1_795_000_000.0  # 2026-11-18
 
@@ -50,7 +51,15 @@ def outbox(tmp_path: Path) -> Outbox:
 
 
 def router_for(outbox: Outbox, relay: Recorder, **kw: float) -> CommandRouter:
-    return CommandRouter(CommandLedger(outbox), {"relay-1": relay}, clock=lambda: NOW, **kw)
+    """A router whose wall clock reads NOW and counts as synchronised (NTP), so expires_at is
+    judged by it; test_inbound_limits.py covers a clock that is not."""
+    return CommandRouter(
+        CommandLedger(outbox),
+        {"relay-1": relay},
+        clock=lambda: NOW,
+        synchronised=lambda: True,
+        **kw,
+    )
 
 
 async def test_a_valid_command_runs_once_and_its_replay_is_refused(outbox: Outbox) -> None:
@@ -107,15 +116,33 @@ async def test_refused_commands_are_never_executed(
     assert relay.done == []
 
 
-async def test_an_expired_command_stays_refused_when_resent(outbox: Outbox) -> None:
+async def test_an_expired_command_stays_refused_when_resent_and_costs_no_storage(
+    outbox: Outbox,
+) -> None:
     relay = Recorder()
-    router = router_for(outbox, relay)
+    ledger = CommandLedger(outbox)
+    router = CommandRouter(ledger, {"relay-1": relay}, clock=lambda: NOW, synchronised=lambda: True)
     late = switch("c-late", expires_at="2026-01-01T00:00:00Z")
-    await router.handle("relay-1", late)
-    result = await router.handle("relay-1", late)
-    assert result.error is not None
-    assert "expired" in result.error
+    for _ in range(2):
+        result = await router.handle("relay-1", late)
+        assert result.error is not None
+        assert "expired" in result.error
     assert relay.done == []
+    assert await ledger.count() == 0  # a flood of expired commands cannot push real ids out
+
+
+async def test_a_replay_is_refused_from_memory_and_from_the_ledger_alike(outbox: Outbox) -> None:
+    relay = Recorder()
+    await router_for(outbox, relay).handle("relay-1", switch("c-r"))
+    fresh = router_for(outbox, relay)  # a restart: nothing in memory, the ledger remembers
+    from_ledger = await fresh.handle("relay-1", switch("c-r"))
+    from_memory = await fresh.handle("relay-1", switch("c-r"))
+    assert (
+        from_ledger.error
+        == from_memory.error
+        == ("replayed: this command_id was already seen (ok)")
+    )
+    assert len(relay.done) == 1
 
 
 async def test_output_errors_and_timeouts_become_failed_results(outbox: Outbox) -> None:
@@ -175,12 +202,16 @@ async def test_the_channel_takes_only_p_cmd_output_topics(outbox: Outbox) -> Non
     relay = Recorder()
     counted: list[int] = []
     channel = CommandChannel(
-        router_for(outbox, relay), "p/s/g", lambda router: counted.append(router.executed)
+        router_for(outbox, relay), "p/s/g", lambda ch: counted.append(ch.router.executed)
     )
     assert channel.topic_filter == "p/s/g/cmd/+"
-    for topic in ["p/s/g/cmd/", "p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
-        channel.receive(topic, switch(f"c-{len(topic)}"))
-    channel.receive("p/s/g/cmd/relay-1", switch("c-ok"))
-    await asyncio.sleep(0.05)
+    async with background(channel.run()):
+        for topic in ["p/s/g/cmd/relay-1/result", "p/s/g/status", "q/cmd/relay-1"]:
+            channel.receive(topic, switch(f"c-{len(topic)}"))
+        channel.receive("p/s/g/cmd/relay-1", switch("c-ok"))
+        await until(lambda: counted == [1])
+        # P/cmd/+ matches an empty level too: no such output, and the refusal says so.
+        channel.receive("p/s/g/cmd/", switch("c-empty"))
+        await until(lambda: counted == [1, 1])
     assert [c.command_id for c in relay.done] == ["c-ok"]
-    assert counted == [1]
+    assert channel.router.refused_by == {"unknown_output": 1}

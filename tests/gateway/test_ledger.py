@@ -41,7 +41,13 @@ def ledger(outbox: Outbox, clocks: Clocks, keep_s: float = KEEP_S) -> CommandLed
 
 
 def router(outbox: Outbox, clocks: Clocks, relay: Recorder) -> CommandRouter:
-    return CommandRouter(ledger(outbox, clocks), {"relay-1": relay}, clock=lambda: clocks.wall)
+    # The manual wall clock counts as synchronised: expires_at is judged by it.
+    return CommandRouter(
+        ledger(outbox, clocks),
+        {"relay-1": relay},
+        clock=lambda: clocks.wall,
+        synchronised=lambda: True,
+    )
 
 
 async def test_a_command_run_while_the_clock_said_1970_stays_a_replay_after_ntp_and_a_restart(

@@ -235,3 +235,21 @@ async def test_text_whose_time_ran_out_or_was_cleared_is_not_shown_again(tmp_pat
             await until(lambda: session.state == DeviceState.OK)
             await session.execute(show(1, "neu"))
     assert [c for _, c in sim.executed[before:] if isinstance(c, ShowText)] == [ShowText(0, "neu")]
+
+
+async def test_control_and_bidi_text_built_unchecked_never_reaches_the_wire(
+    tmp_path: Path,
+) -> None:
+    # The command model refuses such text; a command built without validation (model_construct)
+    # meets the session's own check.
+    async with display(tmp_path) as (port, sim):
+        session = DisplaySession(config(port), lambda *_: None)
+        async with background(session.run()):
+            await until(lambda: session.state == DeviceState.OK)
+            for text in ["\x1b[2J", "price \u202e99.9"]:
+                unchecked = DisplayShow.model_construct(
+                    command_id="c-u", action="show", line=1, text=text, duration_s=None
+                )
+                with pytest.raises(InvalidCommandError, match="cannot be shown"):
+                    await session.execute(unchecked)
+    assert sim.decoder.stats.frames == 1  # the hello's PING only

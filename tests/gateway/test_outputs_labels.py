@@ -155,3 +155,20 @@ async def test_the_client_refuses_what_is_not_http() -> None:
         with pytest.raises(FrameError, match="not an HTTP answer"):
             await conn.request(get_db())
         conn.close()
+
+
+async def test_control_and_bidi_lines_built_unchecked_never_reach_the_ap(
+    ap: AccessPointSim,
+) -> None:
+    # The command model refuses such lines; a command built without validation (model_construct)
+    # meets the session's own check.
+    session = LabelSession(config(ap), lambda *_: None)
+    async with background(session.run()):
+        await until(lambda: session.state == DeviceState.OK)
+        before = list(ap.requests)
+        unchecked = EpaperShow.model_construct(
+            command_id="c-u", action="show", mac=CHEESE, lines=["ok", "\u2066x\u2069"], ttl_s=60
+        )
+        with pytest.raises(InvalidCommandError, match="line 2: U\\+2066"):
+            await session.execute(unchecked)
+        assert ap.requests == before

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from gateway.rules.content import MAX_PAYLOAD_BYTES, ContentStore, ContentSubscription
+from gateway.rules.content import (
+    BOUNDS,
+    MAX_PAYLOAD_BYTES,
+    SAVE_INTERVAL_S,
+    ContentStore,
+    ContentSubscription,
+    Snapshot,
+)
+from tests.waiting import until
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()
 
@@ -132,3 +143,74 @@ def test_a_cache_that_cannot_be_written_keeps_the_content_in_memory(tmp_path: Pa
     s.apply("zone/shelf-a", body(title="x"))
     s.flush()  # logs and carries on
     assert s.zone("shelf-a") == {"title": "x"}
+
+
+def test_each_kind_is_bounded_in_entries_and_bytes_oldest_first(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s.apply("zone/shelf-a", body(title="stays"))
+    bound = BOUNDS["offer"]
+    for i in range(bound.entries + 10):
+        assert s.apply(f"offer/p{i}", body(text="x"))
+    assert s.offer("p0") is None  # the oldest went first
+    assert s.offer(f"p{bound.entries + 9}") == {"text": "x"}
+    assert s.zone("shelf-a") == {"title": "stays"}  # offers never push out zones
+    big = body(text="y" * 250, more="z" * 250, again="w" * 250)
+    for i in range(bound.bytes // len(big) + 10):
+        s.apply(f"offer/b{i}", big)
+    assert s.size <= sum(b.bytes for b in BOUNDS.values())
+    assert sum(1 for i in range(bound.entries + 10) if s.offer(f"p{i}")) == 0
+    assert s.evicted > 0
+
+
+def test_a_cache_file_is_loaded_within_the_same_bounds_as_messages(tmp_path: Path) -> None:
+    good = {"data": {"title": "ok"}, "expires": None}
+    saved = {
+        "version": 1,
+        "zone": {
+            "a": good,
+            "b": {"data": {"id": "C0FFEE"}, "expires": None},  # an id is never content
+            "c": {"data": {"title": "x" * 300}, "expires": None},  # too long
+            "d": {"data": {"title": "ok"}, "expires": "tomorrow"},
+            "e/f": good,  # not a key a topic can have
+        },
+        "offer": {f"p{i}": good for i in range(BOUNDS["offer"].entries + 5)},
+    }
+    (tmp_path / "outbox.content.json").write_text(json.dumps(saved))
+    s = store(tmp_path)
+    assert s.zone("a") == {"title": "ok"}
+    assert [s.zone(k) for k in "bcd"] == [None, None, None]
+    assert len(s) == 1 + BOUNDS["offer"].entries
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"version": 1, "zone": ' + "[" * 1000, '{"zone": {"a": {"data": {"p": 1e999}}}}', "[]"],
+)
+def test_a_hostile_cache_file_starts_empty(tmp_path: Path, text: str) -> None:
+    (tmp_path / "outbox.content.json").write_text(text)
+    assert len(store(tmp_path)) == 0
+
+
+async def test_the_cache_is_written_on_a_thread_from_a_snapshot(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s.apply("zone/shelf-a", body(title="first"))
+    path = tmp_path / "outbox.content.json"
+    writes: list[tuple[int, str]] = []  # (thread, the file as that write left it)
+    write = s._write_file
+
+    def spy(target: Path, snapshot: Snapshot) -> None:
+        s.apply("zone/shelf-a", body(title="changed while writing"))  # after the snapshot
+        write(target, snapshot)
+        writes.append((threading.get_ident(), path.read_text()))
+
+    s._write_file = spy  # type: ignore[method-assign]  # observes the writer
+    task = asyncio.create_task(s.run())
+    await until(lambda: writes, timeout=SAVE_INTERVAL_S + 5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    thread, written = writes[0]
+    assert thread != threading.get_ident()  # not the event loop's
+    assert '"first"' in written
+    assert "changed while writing" not in written
+    assert "changed while writing" in path.read_text()  # the write at shutdown has it

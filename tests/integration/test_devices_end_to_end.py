@@ -124,7 +124,11 @@ antennas = {{ 1 = "counter" }}
 
 
 def outputs_text(relay: SimPort, ap: AccessPointSim) -> str:
+    # Commands go out through silentgate send, which sets expires_at: judged by this machine's
+    # clock, trusted whether or not the kernel reports it synchronised.
     return f"""
+[commands]
+trust_unsynchronised_clock = true
 [[outputs]]
 id = "door-lock"
 driver = "relay"

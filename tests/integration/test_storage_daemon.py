@@ -62,6 +62,9 @@ keepalive_s = 5
 path = "{disk / "outbox.db"}"
 [privacy]
 customer_ids = "raw"
+[commands]
+# The commands below expire; this machine's kernel may not report its clock synchronised.
+trust_unsynchronised_clock = true
 [[readers]]
 id = "door"
 driver = "em4100"
