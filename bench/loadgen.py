@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import threading
 import time
 import tty
@@ -53,6 +54,47 @@ def population(tags: int, antennas: Sequence[int], reads: int) -> bytes:
     """``reads`` records cycling over ``tags`` item EPCs, each tag on one antenna."""
     frames = [record(tag_epc(t), antennas[t % len(antennas)]) for t in range(tags)]
     return b"".join(frames[i % tags] for i in range(reads))
+
+
+def customer_epc(reader: int, n: int) -> bytes:
+    return bytes.fromhex("C0FFEE") + bytes([reader]) + n.to_bytes(8, "big")
+
+
+# A customer's walk past one reader's antennas, repeated every WALK_S: (antenna, seconds).
+WALK: Final = ((1, 5.0), (2, 10.0), (3, 10.0), (4, 5.0))
+WALK_S: Final = 60.0
+
+
+def shop(reader: int, rate: float, *, items: int = 30, customers: int = 3, seed: int = 0) -> bytes:
+    """``WALK_S`` seconds of one reader in a shop, as records at ``rate`` reads/s (cycled by
+    ``FakeReader``, a minute is one round of every walk): ``items`` tags that stay on the
+    shelves (antennas 2-4), and ``customers`` walking entrance -> shelf-a -> shelf-b ->
+    checkout and out, ``WALK_S / customers`` apart. A customer in view is read twice as often
+    as an item. Each reader has its own tags."""
+    rng = random.Random(seed * 100 + reader)
+    shelf = [record(tag_epc(1000 * reader + i), 2 + i % 3) for i in range(items)]
+    walkers = [
+        {a: record(customer_epc(reader, c), a, rssi=-50) for a, _ in WALK} for c in range(customers)
+    ]
+    out = bytearray()
+    for k in range(int(rate * WALK_S)):
+        t = k / rate
+        visible = list(shelf)
+        for c, frames in enumerate(walkers):
+            antenna = _walking((t - c * WALK_S / customers) % WALK_S)
+            if antenna:
+                visible += [frames[antenna]] * 2
+        out += rng.choice(visible)
+    return bytes(out)
+
+
+def _walking(t: float) -> int:
+    """The antenna that sees a customer ``t`` seconds into their walk; 0 when out of view."""
+    for antenna, seconds in WALK:
+        if t < seconds:
+            return antenna
+        t -= seconds
+    return 0
 
 
 class FakeReader:

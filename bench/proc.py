@@ -22,6 +22,9 @@ class Sample:
     t: float  # time.monotonic()
     cpu_s: float  # user + system, all threads
     rss_mb: float
+    # The main thread's voluntary context switches: each is a wait for the selector that
+    # blocked, so for an event loop on the main thread, its wakeups.
+    wakeups: int = 0
 
 
 def sample(pid: int) -> Sample:
@@ -31,7 +34,11 @@ def sample(pid: int) -> Sample:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1]) / 1024
-    return Sample(time.monotonic(), cpu, rss)
+    wakeups = 0
+    for line in Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            wakeups = int(line.split()[1])
+    return Sample(time.monotonic(), cpu, rss, wakeups)
 
 
 def cpu_percent(a: Sample, b: Sample) -> float:

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.e2e import ZONES, mark_times, marked_window, percentile, write_config
-from bench.loadgen import FakeReader, population, record
-from bench.store import TAGS_PER_READER, UHF_READERS, extra_config, simulators
+from bench.e2e import mark_times, marked_window, percentile, write_config
+from bench.loadgen import FakeReader, record
+from bench.store import extra_config, simulators, uhf_readers
 from drivers.sentinel import NEED_DATA
 from drivers.serial_display import Ack, CommandDecoder, Received, ShowText, encode_reply
 from gateway.demo.broker import BrokerProcess, free_port
@@ -134,8 +134,7 @@ async def measure(
     """``broker`` None: a port where nothing listens (offline), events read from the outbox."""
     tmp = Path(tempfile.mkdtemp(prefix="rules-lat-"))
     display = StampingDisplay(tmp / "disp")
-    stream = population(TAGS_PER_READER, list(ZONES), 3 * TAGS_PER_READER)
-    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=uhf_rate) for i in range(UHF_READERS)]
+    readers = uhf_readers(tmp, uhf_rate)
     url = broker or f"mqtt://127.0.0.1:{free_port()}"
     rules = extra_config(tmp) + RULES.format(port=tmp / "disp")
     config = write_config(tmp, [r.link for r in readers], url, rules)

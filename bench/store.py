@@ -1,16 +1,22 @@
 """Store load: what the daemon costs in a normal shop, and whether that cost grows.
 
-4 UHF readers at 200 reads/s each (``FakeReader``, paced, a population of tags per reader),
+4 UHF readers at 200 reads/s each (``FakeReader``, paced: a record every 5 ms, as a USB serial
+adapter hands them over; ``loadgen.shop``: 30 shelf items and 3 walking customers per reader),
 2 EM4100 card readers (the simulator, a card in the field now and then) and 4 Modbus shelf
-scales (the simulator, polled by the daemon at 10 Hz), all on ptys, for ``seconds``. The daemon's
-CPU (% of one core) and RSS are sampled every ``SAMPLE_S``; growth is the least-squares slope
-over the run after the first minute's warm-up (or the first third, on short runs).
+scales (the simulator, polled by the daemon), all on ptys, for ``seconds``. The daemon's CPU (%
+of one core) and RSS are sampled every ``SAMPLE_S``; growth is the least-squares slope over the
+run after the first minute's warm-up (or the first third, on short runs).
+
+``bridges_load`` runs four hand-written bridges (``bench.bridge``, one per reader) on the same
+streams, the baseline of the UHF part.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -18,7 +24,7 @@ from typing import Final
 import numpy as np
 
 from bench.e2e import ZONES, write_config
-from bench.loadgen import FakeReader, population
+from bench.loadgen import FakeReader, shop
 from bench.proc import Measured, Sample, cpu_percent
 from drivers.modbus_scale import generic_channel
 from firmware_sim.em4100 import Em4100Sim
@@ -26,13 +32,27 @@ from firmware_sim.modbus_scale import Channel, ModbusScaleSim
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.shelf import Shelf
+from gateway.demo.broker import free_port
 
 UHF_READERS: Final = 4
 UHF_RATE: Final = 200.0
-TAGS_PER_READER: Final = 300
 CARDS: Final = ("0D00319CD0", "0D00319CD1")
 SCALES: Final = 4
 SAMPLE_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Per second over the measured part, what the cost model (``bench.cost_model``) prices."""
+
+    wakeups: float  # of the event loop (the main thread's voluntary context switches)
+    runs: float  # pipeline runs
+    reads: float
+    events: float
+
+    def __str__(self) -> str:
+        return (f"{self.wakeups:.0f} wakeups/s, {self.runs:.0f} pipeline runs/s, "
+                f"{self.reads:.0f} reads/s, {self.events:.1f} events/s")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +65,7 @@ class StoreLoad:
     cpu_first_pct: float  # first and last quarter: a per-read cost that grows shows here
     cpu_last_pct: float
     reads: int
+    rates: Rates | None = None  # the daemon's (from its metrics endpoint), not the bridges'
 
 
 def card_scenario(seconds: float) -> Scenario:
@@ -99,37 +120,117 @@ def slope_per_min(samples: list[Sample]) -> float:
     return float(np.polyfit(t - t[0], rss, 1)[0] * 60.0)
 
 
+def uhf_readers(tmp: Path, rate: float) -> list[FakeReader]:
+    return [FakeReader(tmp / f"uhf-{i}", shop(i, rate or UHF_RATE), rate=rate)
+            for i in range(UHF_READERS)]  # fmt: skip
+
+
 async def store_load(
-    broker: str, tmp: Path, seconds: float, uhf_rate: float = UHF_RATE
+    broker: str, tmp: Path, seconds: float, uhf_rate: float = UHF_RATE, *, whole: bool = True
 ) -> StoreLoad:
-    """``uhf_rate=0``: the same store with the UHF readers up but silent (keep-alives only),
-    the baseline that tells the readers' share from everything else's."""
-    stream = population(TAGS_PER_READER, list(ZONES), 3 * TAGS_PER_READER)
-    readers = [FakeReader(tmp / f"uhf-{i}", stream, rate=uhf_rate) for i in range(UHF_READERS)]
+    """``uhf_rate=0``: the UHF readers up but silent (keep-alives only), the baseline that tells
+    the readers' share from everything else's. ``whole=False``: the UHF readers alone."""
+    readers = uhf_readers(tmp, uhf_rate)
+    port = free_port()
     try:
         async with simulators(tmp, seconds):
-            config = write_config(tmp, [r.link for r in readers], broker, extra_config(tmp))
+            extra = extra_config(tmp) if whole else ""
+            extra += f"[metrics]\nenabled = true\nport = {port}\n"
+            config = write_config(tmp, [r.link for r in readers], broker, extra)
             with Measured.daemon(config) as daemon:
                 daemon.wait_ready()
-                samples = await _sample(daemon, seconds)
+                samples, counts = await _sample(daemon, seconds, port)
                 reads = sum(r.written for r in readers)
     finally:
         for r in readers:
             r.close()
+    return _summary(seconds, samples, reads, counts)
+
+
+async def bridges_load(broker_port: int, tmp: Path, seconds: float) -> StoreLoad:
+    """The UHF readers' streams into four hand-written bridges: their CPU summed."""
+    readers = uhf_readers(tmp, UHF_RATE)
+    procs = [
+        Measured([sys.executable, "-m", "bench.bridge", str(r.link), str(broker_port)])
+        for r in readers
+    ]
+    try:
+        async with asyncio.timeout(30):
+            while not all(r.streaming.is_set() for r in readers):
+                await asyncio.sleep(0.05)
+        samples = await _sample_all(procs, seconds)
+        reads = sum(r.written for r in readers)
+    finally:
+        for p in procs:
+            p.stop()
+        for r in readers:
+            r.close()
+    return _summary(seconds, samples, reads)
+
+
+def _summary(
+    seconds: float, samples: list[Sample], reads: int, counts: list[Counts] | None = None
+) -> StoreLoad:
     warm = min(60.0, seconds / 3)
-    kept = [s for s in samples if s.t - samples[0].t >= warm]
+    first = next(i for i, s in enumerate(samples) if s.t - samples[0].t >= warm)
+    kept = samples[first:]
     quarter = max(1, len(kept) // 4)
+    rates = None
+    if counts:
+        a, b = kept[0], kept[-1]
+        (runs, n, events), (runs1, n1, events1) = counts[first], counts[-1]
+        deltas = (b.wakeups - a.wakeups, runs1 - runs, n1 - n, events1 - events)
+        rates = Rates(*(x / (b.t - a.t) for x in deltas))
     return StoreLoad(
         seconds, cpu_percent(kept[0], kept[-1]), kept[0].rss_mb, kept[-1].rss_mb,
         slope_per_min(kept), cpu_percent(kept[0], kept[quarter]),
-        cpu_percent(kept[-1 - quarter], kept[-1]), reads,
+        cpu_percent(kept[-1 - quarter], kept[-1]), reads, rates,
     )  # fmt: skip
 
 
-async def _sample(daemon: Measured, seconds: float) -> list[Sample]:
-    samples = [daemon.sample()]
+async def _sample_all(procs: list[Measured], seconds: float) -> list[Sample]:
+    """Samples of several processes as one: CPU and RSS summed."""
+
+    def total() -> Sample:
+        each = [p.sample() for p in procs]
+        return Sample(each[0].t, sum(s.cpu_s for s in each), sum(s.rss_mb for s in each))
+
+    samples = [total()]
     step = min(SAMPLE_S, seconds / 8)
     while samples[-1].t - samples[0].t < seconds:
         await asyncio.sleep(step)
-        samples.append(daemon.sample())
+        samples.append(total())
     return samples
+
+
+Counts = tuple[float, float, float]  # pipeline runs, reads, events: the daemon's totals so far
+
+
+def scrape(port: int) -> Counts:
+    """The daemon's totals from its Prometheus endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    totals = {"runs": 0.0, "reads": 0.0, "events": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("silentgate_pipeline_stage_seconds_count"):
+            totals["runs"] += float(value)
+        elif name.startswith("silentgate_reads_total"):
+            totals["reads"] += float(value)
+        elif name.startswith("silentgate_events_total"):
+            totals["events"] += float(value)
+    return totals["runs"], totals["reads"], totals["events"]
+
+
+async def _sample(
+    daemon: Measured, seconds: float, metrics_port: int
+) -> tuple[list[Sample], list[Counts]]:
+    async def both() -> tuple[Sample, Counts]:
+        return daemon.sample(), await asyncio.to_thread(scrape, metrics_port)
+
+    pairs = [await both()]
+    step = min(SAMPLE_S, seconds / 8)
+    while pairs[-1][0].t - pairs[0][0].t < seconds:
+        await asyncio.sleep(step)
+        pairs.append(await both())
+    return [p[0] for p in pairs], [p[1] for p in pairs]

@@ -121,6 +121,7 @@ class Daemon:
             shelf=shelf,
             fusion=fusion,
             on_events=self.rules.feed,
+            tick_s=config.presence.tick_ms / 1000,
         )
         self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
         self.sessions = [
@@ -165,6 +166,7 @@ class Daemon:
             clock=self.clock,
             wake=self.pipeline.wake,
             on_state=self._on_device_state,
+            tick=self.pipeline.tick,
         )
 
     def _on_device_state(self, device: str, state: DeviceState, detail: str | None) -> None:

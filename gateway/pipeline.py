@@ -1,11 +1,15 @@
 """The pipeline loop: reads in, durable events out.
 
-Device sessions add reads to the collector and wake this loop. Each run drains everything that
-has arrived into one batch, so under load one kernel call covers hundreds of reads while a lone
-read at a quiet moment is still processed within milliseconds. With no reads the loop still wakes
-at the stage's next deadline, because exits and dwells are made by time passing. All events of a
-run are stored in one outbox transaction (one commit per run, not per event), committed on the
-outbox's writer thread while the loop goes on.
+The loop runs on a tick (``tick_s``, config ``presence.tick_ms``): at most once per tick, on a
+fixed time grid. Each run first reads every streaming port that is ticking (``Tick.poll``: all of
+them in this one wakeup), then drains everything that has arrived into one batch, so that one
+kernel call covers the reads of a whole tick from every reader. Reads from elsewhere (card
+readers, a parked port waking) and weight readings ask for a run at the next tick; so a read
+waits at most one tick, and a steady stream costs one wakeup per tick whatever its chunking.
+With no reads the loop still wakes at the stage's next deadline (on the grid too), because exits
+and dwells are made by time passing. All events of a run are stored in one outbox transaction
+(one commit per run, not per event), committed on the outbox's writer thread while the loop goes
+on.
 
 Shelf scales take the same path beside the reads: sessions add weight readings
 (``add_weight``), each run drains them into the shelf stage, whose settled changes and the
@@ -21,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from gateway.clock import Clock
+from gateway.devices.tick import TICK_S, Tick
 from gateway.eventfactory import EventFactory
 from gateway.events import AnyEvent
 from gateway.fusion import FusionStage, ItemMove
@@ -34,7 +39,6 @@ from gateway.transitions import Transition
 log = logging.getLogger(__name__)
 
 IDLE_WAKE_S: Final = 1.0  # how long the loop sleeps when the stage has nothing pending
-MIN_RUN_INTERVAL_S: Final = 0.002  # lets reads from several ports coalesce into one batch
 
 
 class Pipeline:
@@ -49,8 +53,10 @@ class Pipeline:
         shelf: ShelfStage | None = None,
         fusion: FusionStage | None = None,
         on_events: Callable[[Sequence[AnyEvent], float], None] | None = None,
+        tick_s: float = TICK_S,
     ) -> None:
         self.collector = ReadCollector()
+        self.tick = Tick(tick_s, self.wake)
         self.weights = WeightCollector()
         self._stage = stage
         self._shelf = shelf or ShelfStage([])
@@ -60,7 +66,8 @@ class Pipeline:
         self._clock = clock
         self._on_stored = on_stored
         self._on_events = on_events  # the local rules: they see every event as it is stored
-        self._wake = asyncio.Event()
+        self._pending = False  # something arrived for the next run
+        self._alarm: _Alarm | None = None  # set while the loop sleeps
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
         self.reads_total = 0
@@ -71,37 +78,50 @@ class Pipeline:
         self.stage_seconds = Histogram()  # presence, shelf and fusion stages, per run
 
     def wake(self) -> None:
-        self._wake.set()
+        """Something arrived: run at the next tick."""
+        self._pending = True
+        if self._alarm is not None:
+            self._alarm.advance_to(self.tick.at_or_after(self.tick.loop.time()))
 
     def add_weight(self, device: int, grams: float, t: float) -> None:
         """A scale reading (``device`` indexes the config's devices), ``t`` on the clock."""
         self.weights.add(t, device, grams)
-        self._wake.set()
+        self.wake()
 
     def add_event(self, event: AnyEvent) -> None:
         """Queue an event that does not come from reads (device status) for the next run."""
         self._extra.append(event)
-        self._wake.set()
+        self.wake()
 
     async def run(self) -> None:
+        loop = self.tick.loop
+        rush = False
         while True:
-            now = self._clock.now()
-            deadline = self._stage.next_deadline()
-            timeout = IDLE_WAKE_S if deadline is None else min(IDLE_WAKE_S, deadline - now)
-            if timeout > 0:
-                try:
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
-            self._wake.clear()
+            self._alarm = _Alarm(loop, loop.time() if rush else self._next_run(loop.time()))
+            try:
+                await self._alarm.wait()
+            finally:
+                self._alarm = None
+            rush = self.tick.poll()
+            self._pending = False  # what the poll brought is in this run
             events = self._process(self._clock.now())
             if events:
                 # The commit runs on the outbox's writer thread; meanwhile the loop serves the
                 # readers and the rules' actions, and reads arriving now form the next batch.
                 await self._outbox.store(events)
                 self._on_stored()
-            await asyncio.sleep(MIN_RUN_INTERVAL_S)
+
+    def _next_run(self, now: float) -> float:
+        """Loop time of the next run: the next tick if anything waits or a port is ticking, else
+        the stage's deadline (on the grid too), else at most IDLE_WAKE_S from now."""
+        after = now + 1e-6  # never twice on one point of the grid
+        if self._pending or self.tick.ticking:
+            return self.tick.at_or_after(after)
+        deadline = self._stage.next_deadline()
+        idle = now + IDLE_WAKE_S
+        if deadline is None:
+            return idle
+        return min(idle, self.tick.at_or_after(max(after, now + deadline - self._clock.now())))
 
     def step(self, now: float) -> list[AnyEvent]:
         """One run, stored before it returns."""
@@ -162,3 +182,30 @@ class Pipeline:
         if events:
             self._outbox.append(events)
             self._on_stored()
+
+
+class _Alarm:
+    """A sleep until loop time ``when`` that can be brought forward (``advance_to``) by whoever
+    has something for the sleeper, without waking it in between."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self._loop = loop
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._when = when
+        self._timer = loop.call_at(when, self._ring)
+
+    def advance_to(self, when: float) -> None:
+        if when < self._when and not self._done.done():
+            self._timer.cancel()
+            self._when = when
+            self._timer = self._loop.call_at(when, self._ring)
+
+    async def wait(self) -> None:
+        try:
+            await self._done
+        finally:
+            self._timer.cancel()
+
+    def _ring(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)

@@ -114,6 +114,16 @@ class ReadBatch:
             antenna=np.concatenate([b.antenna for b in batches]),
         )
 
+    def in_time_order(self) -> ReadBatch:
+        t = self.t
+        if bool(np.all(t[1:] >= t[:-1])):
+            return self
+        order = np.argsort(t, kind="stable")
+        return ReadBatch(
+            t[order], self.subject[order], self.zone[order], self.rssi[order],
+            self.device[order], self.antenna[order],
+        )  # fmt: skip
+
     @classmethod
     def from_columns(
         cls,
@@ -168,15 +178,19 @@ class ReadCollector:
         rssi: NDArray[np.float32],
         device: int,
         antenna: NDArray[np.int16],
+        ages: NDArray[np.float64] | None = None,
     ) -> None:
-        """Reads that arrived together (one port read): one time, one device, columns (copied:
-        the caller may reuse its arrays)."""
+        """Reads that arrived together (one port read): one device, columns (copied: the caller
+        may reuse its arrays); each read's time is ``t``, less its age where ``ages`` are given
+        (reads that waited in a port's buffer since its last read)."""
         n = int(subject.shape[0])
         if not n:
             return
         self._seal()
         # t and device stay scalars until drain: per call, only the columns are copied.
-        self._chunks.append((t, device, subject.copy(), zone.copy(), rssi.copy(), antenna.copy()))
+        times: float | NDArray[np.float64] = t if ages is None else t - ages
+        columns = subject.copy(), zone.copy(), rssi.copy(), antenna.copy()
+        self._chunks.append((times, device, *columns))
         self._chunked += n
 
     def __len__(self) -> int:
@@ -194,25 +208,28 @@ class ReadCollector:
             self._rssi, self._device, self._antenna = [], [], []
 
     def drain(self) -> ReadBatch:
+        """Everything added since the last drain, oldest first."""
         self._seal()
         chunks, self._chunks, self._chunked = self._chunks, [], 0
         batches = [c if isinstance(c, ReadBatch) else _expand(c) for c in chunks]
         if len(batches) <= 1:
             return batches[0] if batches else ReadBatch.empty()
-        return ReadBatch.concat(batches)
+        # Chunks of several ports read at one tick overlap in time: sorted (stable) into one.
+        return ReadBatch.concat(batches).in_time_order()
 
 
-# One add_many call: t, device, then subject, zone, rssi, antenna columns.
+# One add_many call: t (one for all, or a column), device, then subject, zone, rssi, antenna.
 _Bulk = tuple[
-    float, int, NDArray[np.int32], NDArray[np.int32], NDArray[np.float32], NDArray[np.int16]
-]
+    float | NDArray[np.float64], int, NDArray[np.int32], NDArray[np.int32],
+    NDArray[np.float32], NDArray[np.int16],
+]  # fmt: skip
 
 
 def _expand(bulk: _Bulk) -> ReadBatch:
     t, device, subject, zone, rssi, antenna = bulk
     n = subject.shape[0]
     return ReadBatch(
-        t=np.full(n, t, np.float64),
+        t=t if isinstance(t, np.ndarray) else np.full(n, t, np.float64),
         subject=subject.astype(np.int32, copy=False),
         zone=zone.astype(np.int32, copy=False),
         rssi=rssi.astype(np.float32, copy=False),

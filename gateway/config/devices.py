@@ -27,9 +27,8 @@ class ThingMagicReader(_SerialDevice):
     region: Region = "EU3"
     read_power_dbm: Annotated[float, Field(ge=0, le=31.5)] = 27.0
     search_timeout_ms: Annotated[int, Field(ge=50, le=10000)] = 1000
-    # After a read, wait this long so the next read takes all that arrived meanwhile: fewer
-    # wakeups (CPU) against up to this much latency per read. 10 keeps a shelf display's
-    # reaction under 20 ms; 20-25 halves the CPU of a busy store.
+    # No longer used (a warning at start): streaming readers are read once per presence.tick_ms.
+    # Accepted so that configs that set it still load.
     coalesce_ms: Annotated[float, Field(ge=0, le=100)] = 10.0
     # Bytes arriving this long without one valid frame (a wrong baud rate, noise, a broken
     # cable) put the reader in state error until a valid frame comes again.

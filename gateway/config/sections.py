@@ -72,6 +72,9 @@ class PresenceConfig(Model):
     # reset and its id reused, so memory follows the tags seen in this horizon, not every tag
     # ever seen. Read again later, it is a new subject with a fresh presence.enter.
     forget_after_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 3600.0
+    # Streaming readers are read, and the pipeline runs, once per tick: a read waits up to this
+    # long, against CPU (docs/benchmarks.md). 10 keeps a shelf display's reaction under 20 ms.
+    tick_ms: Annotated[float, Field(ge=1, le=1000)] = 50.0
 
 
 class ZoneConfig(Model):

@@ -4,8 +4,9 @@ The context hides the pipeline from the session: a session reports "this reader 
 this antenna at this strength" and the context stamps the time, maps the antenna to its zone,
 decides whether the id is a customer or an item, interns it and wakes the pipeline. A UHF
 session hands over everything one port read decoded in one call (``emit_reads``): one clock
-reading, one wakeup, the zones looked up as an array, and each EPC interned once per gateway
-through a dict keyed by its bytes, so that a tag read a thousand times costs one hex conversion.
+reading, the zones looked up as an array, and each EPC interned once per gateway through a dict
+keyed by its bytes, so that a tag read a thousand times costs one hex conversion. Streaming
+sessions read their ports on the pipeline's tick (``tick``, ``gateway.devices.tick``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.clock import Clock
+from gateway.devices.tick import Tick
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,9 @@ class DeviceContext:
         clock: Clock,
         wake: Callable[[], None],
         on_state: StateListener,
+        tick: Tick | None = None,
     ) -> None:
+        """``tick``: the pipeline's (``Pipeline.tick``); by default one that drives itself."""
         self.name = name
         self.index = index
         self.log = logging.getLogger(f"gateway.devices.{name}")
@@ -65,6 +69,7 @@ class DeviceContext:
         self._clock = clock
         self._wake = wake
         self._on_state = on_state
+        self.tick = tick or Tick()
         self.state = DeviceState.STARTING
         self.detail: str | None = None
         self.reads = 0
@@ -96,10 +101,15 @@ class DeviceContext:
         self._wake()
 
     def emit_reads(
-        self, epcs: Sequence[bytes], antennas: NDArray[np.int16], rssi: NDArray[np.float32]
+        self,
+        epcs: Sequence[bytes],
+        antennas: NDArray[np.int16],
+        rssi: NDArray[np.float32],
+        ages: NDArray[np.float64] | None = None,
     ) -> None:
         """Reads that arrived together: raw EPCs, and parallel antenna and RSSI (dBm, NaN for
-        none) columns. Classified like ``emit_read`` with ``kind=None``."""
+        none) columns; ``ages``: how long before now each arrived (None: just now). Classified
+        like ``emit_read`` with ``kind=None``."""
         if not epcs:
             return
         zones = self._zone_of[antennas]  # ports are 1..16 (the scan decodes nibble 0 as 16)
@@ -109,6 +119,7 @@ class DeviceContext:
             self.unmapped_reads += len(epcs) - count
             epcs = [e for e, keep in zip(epcs, mapped.tolist(), strict=True) if keep]
             zones, rssi, antennas = zones[mapped], rssi[mapped], antennas[mapped]
+            ages = None if ages is None else ages[mapped]
         if not count:
             return
         known = self._epc_ids.get
@@ -116,7 +127,9 @@ class DeviceContext:
         if -1 in ids:
             ids = [self._subject_of(e) if i < 0 else i for e, i in zip(epcs, ids, strict=True)]
         subjects = np.array(ids, np.int32)
-        self._collector.add_many(self._clock.now(), subjects, zones, rssi, self.index, antennas)
+        self._collector.add_many(
+            self._clock.now(), subjects, zones, rssi, self.index, antennas, ages
+        )
         self.reads += count
         self._antenna_reads += np.bincount(antennas, minlength=len(self._antenna_reads))
         self._wake()

@@ -8,21 +8,26 @@ arrives once per search cycle, so a silence of several cycles means the link is 
 port still looks open; bytes that make no frame for ``garbage_error_s`` (``GarbageWatch``) put
 the reader in error until a valid frame comes.
 
-Streaming is the hot path: each wakeup reads whatever the port has waiting, one call of the
+Streaming is the hot path. The port leaves the asyncio transport and joins the pipeline's tick
+(``gateway.devices.tick``): everything it has waiting is read once per tick, one call of the
 batched scan (``drivers.thingmagic.batch``, a numba kernel) frames all of it and returns the tag
-reads as columns, and the context takes them in one ``emit_reads``. Only the rare other frames
-(keep-alives, warnings, acks) go through the per-frame parser. The bytes of a frame cut by the
-read are kept and put in front of the next read.
+reads as columns, and the context takes them in one ``emit_reads``, each read's time spread over
+the span in which its bytes arrived. Only the rare other frames (keep-alives, warnings, acks) go
+through the per-frame parser. The bytes of a frame cut by the read are kept and put in front of
+the next read. The session's own task only watches for the end: a failure, or no keep-alive.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import math
 from typing import Final, assert_never
 
+import numpy as np
+from numpy.typing import NDArray
+
 from drivers.buffer import DecoderStats
-from drivers.errors import DeviceError, FrameError, TransportError
+from drivers.errors import DeviceError, FrameError
 from drivers.thingmagic import batch, commands
 from drivers.thingmagic.decoder import ResponseDecoder
 from drivers.thingmagic.frames import Request, Response
@@ -37,7 +42,7 @@ from drivers.thingmagic.records import (
 )
 from drivers.thingmagic.status import describe
 from drivers.thingmagic.version import TMR_SR_MODEL_M6E_NANO, VersionInfo
-from drivers.transport import open_serial
+from drivers.transport import buffered, give_back_reading, open_serial, take_reading
 from gateway.config import ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.garbage import GarbageWatch
@@ -54,15 +59,8 @@ REGIONS: Final = {
     "NA2": commands.REGION_NA2, "NA3": commands.REGION_NA3, "OPEN": commands.REGION_OPEN,
 }  # fmt: skip
 NANO_MAX_POWER_CDBM: Final = 2700
-# Bytes taken per wakeup while streaming: 64 KiB is ~1,700 reads, a third of a second of a
-# reader at full speed on 115200 baud and far more than arrives between two loop turns.
-STREAM_CHUNK: Final = 64 * 1024
-# After each chunk the session pauses ``coalesce_ms`` (config) so that the next read takes
-# everything that arrived meanwhile. A USB serial adapter hands over a packet every few
-# milliseconds while a reader streams; waking for each costs more CPU than decoding it (bench:
-# docs/benchmarks.md). The pause bounds the wakeups per reader, at the price of up to that much
-# latency per read. A read that filled STREAM_CHUNK left bytes waiting: no pause then, or the
-# pause would cap the rate.
+
+log = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
@@ -76,7 +74,12 @@ class ThingMagicSession:
         self.version: VersionInfo | None = None
         self.malformed = 0
         self.stats = DecoderStats()  # of the streaming scan (bring-up frames: the Link's decoder)
-        self._coalesce_s = config.coalesce_ms / 1000
+        if "coalesce_ms" in config.model_fields_set:
+            log.warning(
+                "%s: coalesce_ms is no longer used: streaming readers are read once per "
+                "presence.tick_ms",
+                config.id,
+            )
 
     def frame_counters(self) -> dict[str, int]:
         return self.stats.rejections()
@@ -134,29 +137,24 @@ class ThingMagicSession:
 
     async def _stream(self, link: Link[Response], ctx: DeviceContext) -> None:
         # Frames already decoded with the start's answer are not replayed: at most the reads of
-        # one chunk at the switch, which the presence engine treats like missed reads.
+        # one chunk at the switch, which the presence engine treats like missed reads. Bytes the
+        # transport had buffered beyond them are.
         silence = MISSED_CYCLES * self.config.search_timeout_ms / 1000 + 1.0
-        scanner = batch.Scanner()
-        watch = GarbageWatch(ctx, self.stats, self.config.garbage_error_s)
-        rest = b""
-        while True:
-            try:
-                async with asyncio.timeout(silence):
-                    data = await _read(link)
-            except TimeoutError:
-                message = f"no keep-alive for {silence:.1f} s: the reader stalled"
-                raise DeviceError(message) from None
-            buf = rest + data if rest else data
-            found = scanner.scan(buf)
-            rest = buf[found.consumed :]
-            found.add_to(self.stats)
-            ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi)
-            for raw in found.others(buf):
-                self._handle(Response.from_checked_bytes(raw), ctx)
-            watch.after_chunk()
-            await asyncio.sleep(0 if len(data) == STREAM_CHUNK else self._coalesce_s)
+        stream = _Stream(self, ctx)
+        fd = take_reading(link.writer)
+        try:
+            with ctx.tick.attach(fd, self.config.port, stream.consume) as port:
+                port.feed(await buffered(link.reader))
+                try:
+                    await port.watch(silence)
+                except TimeoutError:
+                    message = f"no keep-alive for {silence:.1f} s: the reader stalled"
+                    raise DeviceError(message) from None
+        finally:
+            give_back_reading(link.writer)
 
-    def _handle(self, frame: Response, ctx: DeviceContext) -> None:
+    def handle(self, frame: Response, ctx: DeviceContext) -> None:
+        """A frame of the stream other than a tag record the scan took."""
         try:
             message = parse_stream_message(frame)
         except FrameError as exc:
@@ -188,11 +186,33 @@ class ThingMagicSession:
             pass
 
 
-async def _read(link: Link[Response]) -> bytes:
-    try:
-        data = await link.reader.read(STREAM_CHUNK)
-    except (OSError, ConnectionError) as exc:
-        raise TransportError(f"{link.port}: read failed: {exc}") from exc
-    if not data:
-        raise TransportError(f"{link.port}: the port was closed (device unplugged?)")
-    return data
+class _Stream:
+    """The consumer of a streaming port: bytes in, reads to the context, other frames to the
+    session. Keeps the bytes of a frame cut by the last read."""
+
+    def __init__(self, session: ThingMagicSession, ctx: DeviceContext) -> None:
+        self._session = session
+        self._ctx = ctx
+        self._scanner = batch.Scanner()
+        self._rest = b""
+        self._watch = GarbageWatch(ctx, session.stats, session.config.garbage_error_s)
+
+    def consume(self, data: bytes, span_s: float) -> bool:
+        buf = self._rest + data if self._rest else data
+        found = self._scanner.scan(buf)
+        self._rest = buf[found.consumed :]
+        found.add_to(self._session.stats)
+        if len(found):
+            ages = _ages(found, len(buf), span_s) if span_s > 0 else None
+            self._ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi, ages)
+        for raw in found.others(buf):
+            self._session.handle(Response.from_checked_bytes(raw), self._ctx)
+        self._watch.after_chunk()
+        return len(found) > 0
+
+
+def _ages(found: batch.Scan, size: int, span_s: float) -> NDArray[np.float64]:
+    """How long before the read each record arrived, if the ``size`` bytes came at an even
+    pace over ``span_s``: a record is complete when its last bytes (just past the EPC) are."""
+    end = (found.epc_off + found.epc_len) / size
+    return np.clip(span_s * (1.0 - end), 0.0, span_s)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import os
+import tty
 from pathlib import Path
 
-from gateway.clock import ManualClock
+from gateway.clock import ManualClock, SystemClock
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.eventfactory import EventFactory
 from gateway.outbox import Outbox
 from gateway.pipeline import Pipeline
 from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
-from gateway.reads import Subjects
+from gateway.reads import SubjectKind, Subjects
+from tests import waiting
 
 CARD = "C0FFEE0000000000000000AA"
 ITEM = "3034257BF46DB680000003EF"  # SGTIN-96: GTIN 10614141123466, serial 1007
@@ -109,3 +113,63 @@ def test_device_status_events_are_stored_with_the_next_run(tmp_path: Path) -> No
     (event,) = stored(outbox)
     assert (event["type"], event["device"], event["state"]) == ("device.status", "door", "down")
     assert "zone" not in event
+
+
+async def test_a_stream_runs_the_pipeline_once_per_tick_and_silence_parks_it(
+    tmp_path: Path,
+) -> None:
+    """Chunks every 5 ms from a streaming port, a 100 ms tick: the pipeline runs about once a
+    tick, every read gets in, and after the stream stops the loop only wakes when it must."""
+    clock = SystemClock()
+    subjects = Subjects()
+    outbox = Outbox.open(tmp_path / "o.db")
+    factory = EventFactory(
+        store="s", gateway="g", zones=["entrance"], devices=["door"], subjects=subjects,
+        pseudonymizer=Pseudonymizer("raw", None), clock=clock,
+    )  # fmt: skip
+    stage = PresenceStage([ZoneParams("entrance", 0.5)], subjects=subjects)
+    pipeline = Pipeline(
+        stage=stage, factory=factory, outbox=outbox, clock=clock, on_stored=lambda: None,
+        tick_s=0.1,
+    )  # fmt: skip
+    ctx = DeviceContext(
+        name="door", index=0, zones={0: 0}, customer_prefixes=(), subjects=subjects,
+        collector=pipeline.collector, clock=clock, wake=pipeline.wake, on_state=lambda *_: None,
+        tick=pipeline.tick,
+    )  # fmt: skip
+
+    def consume(data: bytes, _span: float) -> bool:
+        for _ in range(data.count(b"R")):
+            ctx.emit_read(CARD, 0, kind=SubjectKind.CUSTOMER)
+        return True
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(slave, False)
+    try:
+        with pipeline.tick.attach(slave, "door", consume) as port:
+            async with waiting.background(pipeline.run()):
+                for _ in range(200):
+                    os.write(master, b"R")
+                    await asyncio.sleep(0.005)
+                await waiting.until(lambda: pipeline.reads_total == 200)
+                runs = pipeline.batches
+                await waiting.until(lambda: not port.ticking)
+                quiet = pipeline.batches
+                await asyncio.sleep(0.5)
+                idle = pipeline.batches - quiet
+    finally:
+        os.close(master)
+        os.close(slave)
+        outbox.close()
+    assert runs <= 1.5 * (200 * 0.005 / 0.1) + 4  # ~one run a tick (sleeps overshoot 5 ms)
+    assert [e["type"] for e in stored_of(tmp_path)] == ["presence.enter", "presence.dwell"]
+    assert idle <= 2  # exit due within the window; otherwise a run a second at most
+
+
+def stored_of(tmp_path: Path) -> list[dict[str, object]]:
+    outbox = Outbox.open(tmp_path / "o.db")
+    try:
+        return stored(outbox)
+    finally:
+        outbox.close()

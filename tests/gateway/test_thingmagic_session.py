@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,11 @@ from firmware_sim.pty import Chunking, SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.clock import ManualClock
+from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.config import ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.thingmagic import ThingMagicSession, warm_up
+from gateway.devices.tick import Tick
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 from tests import waiting
 
@@ -47,7 +49,7 @@ until = functools.partial(waiting.until, timeout=15.0, interval=0.02)
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None, tick: Tick | None = None) -> None:
         self.states: list[tuple[DeviceState, str | None]] = []
         self.subjects = Subjects()
         self.collector = ReadCollector()
@@ -59,9 +61,10 @@ class Harness:
             customer_prefixes=("C0FFEE",),
             subjects=self.subjects,
             collector=self.collector,
-            clock=ManualClock(),
+            clock=clock or ManualClock(),
             wake=self._wake,
             on_state=lambda _name, state, detail: self.states.append((state, detail)),
+            tick=tick,
         )
 
     def _wake(self) -> None:
@@ -131,3 +134,48 @@ async def test_warning_then_stall_then_unplug(tmp_path: Path) -> None:
             with pytest.raises(DeviceError, match="no keep-alive"):
                 await asyncio.wait_for(running, 10)
     assert any(state == DeviceState.ERROR for state, _ in h.states)
+
+
+async def test_a_streaming_reader_is_read_per_tick_not_per_chunk(tmp_path: Path) -> None:
+    """The simulator writes its due reads every 20 ms; the session hands them over once per
+    pipeline tick (50 ms by default), not once per chunk that arrives."""
+    warm_up()
+    h = Harness()
+    async with SimPort(tmp_path, "door") as port:
+        sim = simulator(port)
+        session = ThingMagicSession(config(port))
+        async with background(sim.run()), background(session.run(h.ctx)):
+            await until(lambda: h.ctx.reads >= 5)
+            wakes, reads, started = h.wakes, h.ctx.reads, time.monotonic()
+            await asyncio.sleep(2.0)
+            wakes, reads = h.wakes - wakes, h.ctx.reads - reads
+            ticks = (time.monotonic() - started) / 0.05
+    assert reads > 2 * wakes
+    assert wakes <= ticks + 4  # at most one hand-over per tick (a chunk each: ~2.5 per tick)
+
+
+async def test_reads_of_one_tick_keep_the_pace_they_arrived_at(tmp_path: Path) -> None:
+    """A tick's reads are not all stamped with the tick: the presence engine would take a
+    tag's reads within one tick for one (dedup). They spread over the span since the port's
+    last read, in order."""
+    warm_up()
+    h = Harness(SystemClock(), Tick(0.1))  # five of the simulator's writes per tick
+    async with SimPort(tmp_path, "door") as port:
+        sim = simulator(port)
+        session = ThingMagicSession(config(port))
+        async with background(sim.run()), background(session.run(h.ctx)):
+            await until(lambda: h.ctx.reads >= 100)
+    t = h.collector.drain().t
+    assert np.all(np.diff(t) >= 0)
+    assert len(np.unique(t)) > 0.9 * len(t)
+    assert t[-1] - t[0] < 15.0
+
+
+def test_coalesce_ms_is_accepted_but_no_longer_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = {"id": "door", "driver": "thingmagic", "port": "x", "antennas": {1: "entrance"}}
+    ThingMagicSession(ThingMagicReader.model_validate(base))
+    assert "coalesce_ms" not in caplog.text
+    ThingMagicSession(ThingMagicReader.model_validate({**base, "coalesce_ms": 25}))
+    assert "door: coalesce_ms is no longer used" in caplog.text
