@@ -7,9 +7,9 @@
 # Not part of CI: it takes tens of minutes (qemu-user runs arm64 code about 10-15x slower than
 # the host). Run as root, niced, from anywhere:
 #
-#     sudo nice -n 19 tools/arm64-proof.sh            # root in /var/tmp/silentgate-arm64
-#     ARM64_ROOT=/srv/arm64 tools/arm64-proof.sh       # elsewhere; an existing root is reused
-#     tools/arm64-proof.sh root                         # only build the Debian root
+#     sudo nice -n 19 bench/arm64_proof.sh            # root in /var/tmp/silentgate-arm64
+#     ARM64_ROOT=/srv/arm64 bench/arm64_proof.sh       # elsewhere; an existing root is reused
+#     bench/arm64_proof.sh root                         # only build the Debian root
 #
 # Needs: debootstrap, qemu-user-static and binfmt-support (apt-get install -y debootstrap
 # qemu-user-static binfmt-support) and network access to deb.debian.org and PyPI. Every step's
