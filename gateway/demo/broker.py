@@ -8,6 +8,7 @@ subscriptions and message expiry need mosquitto (or another v5 broker).
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -17,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Final, Literal
+
+from gateway.demo.lifeline import die_with_parent
 
 STARTUP_TIMEOUT_S: Final = 10.0
 BrokerKind = Literal["mosquitto", "amqtt"]
@@ -40,7 +43,8 @@ class BrokerProcess:
     ) -> None:
         """``own_session``: start the broker in its own session, so that Ctrl-C in a terminal
         (a signal to the whole foreground process group) does not take it away before its owner
-        has finished with it; the owner stops it on the way out (the demo)."""
+        has finished with it; the owner stops it on the way out (the demo), and the broker ends
+        with its owner's process if that is killed outright (gateway/demo/lifeline.py)."""
         self.own_session = own_session
         self.binary = find_mosquitto()
         self.kind: BrokerKind = kind or ("mosquitto" if self.binary else "amqtt")
@@ -57,6 +61,7 @@ class BrokerProcess:
         self._proc = subprocess.Popen(
             self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=self.own_session,
+            preexec_fn=die_with_parent() if self.own_session else None,  # noqa: PLW1509
         )  # fmt: skip
         log.close()
         self._wait_listening()
@@ -97,9 +102,12 @@ class BrokerProcess:
         if self.kind == "mosquitto":
             assert self.binary is not None, "mosquitto is not installed"
             conf = self._dir / "mosquitto.conf"
+            # ``user``: started as root, mosquitto would switch to its own user, and a change
+            # of user clears the parent-death signal (gateway/demo/lifeline.py); as anyone
+            # else it changes nothing.
             conf.write_text(
                 f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 100000\n"
+                f"max_queued_messages 100000\nuser {getpass.getuser()}\n"
             )
             return [self.binary, "-c", str(conf)]
         return [sys.executable, "-m", "gateway.demo.embedded_broker", str(self.port)]

@@ -39,6 +39,7 @@ import aiomqtt
 from firmware_sim.scenario import MIN_VISIT_S, Scenario
 from firmware_sim.station import DEVICE_BUILDERS, RunContext, SimDevice, options
 from gateway.demo.broker import BrokerProcess, environment_broker_kind
+from gateway.demo.lifeline import die_with_parent
 from gateway.demo.readiness import HeldClock, NotifySocket, wait_ready
 from gateway.events import parse_ts
 from gateway.scoring import Score, TrueVisit, score, visits_from_events
@@ -253,11 +254,12 @@ def _start_daemon(config: Path, log: Path, notify: Path) -> subprocess.Popen[byt
     env = {**os.environ, "SILENTGATE_LOG_LEVEL": "INFO", "NOTIFY_SOCKET": str(notify)}
     with log.open("wb") as out:
         # Its own session: Ctrl-C in the terminal reaches the demo alone, which stops the
-        # daemon with SIGTERM and then waits for its last events, in that order.
+        # daemon with SIGTERM and then waits for its last events, in that order; a demo killed
+        # outright takes the daemon with it all the same.
         return subprocess.Popen(
             [sys.executable, "-m", "gateway", "run", "--config", str(config)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=die_with_parent(),  # noqa: PLW1509
         )  # fmt: skip
 
 
