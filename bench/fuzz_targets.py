@@ -193,7 +193,8 @@ def modbus_requests() -> FuzzTarget:
 
 
 def modbus_responses() -> FuzzTarget:
-    # No real weight-transmitter responses were found (PROTOCOLS.md 5.3): documented layouts.
+    # No real weight-transmitter responses were found (docs/drivers/modbus-scale.md 5.3):
+    # documented layouts.
     corpus = [
         bytes.fromhex("01 03 04 00 00 04 D2 78 AE"),
         bytes.fromhex("01 03 04 FF FF FB 2E 39 3B"),

@@ -3,8 +3,8 @@
 The reader only transmits (arduino12/rdm6300 issue #20: the RX pin is unused). While the
 scenario has a customer whose card is an EM4100 one (a raw id of 10 hex digits) in the reader's
 zone, it sends that card's frame over and over, every ``period_s`` (drawn per frame; the real
-period is unconfirmed, under 220 ms, PROTOCOLS.md 2.3); with nobody there it is silent. Two
-cards in the field at once collide on a real 125 kHz reader; here the one that came first is
+period is unconfirmed, under 220 ms, docs/drivers/em4100.md 2.3); with nobody there it is silent.
+Two cards in the field at once collide on a real 125 kHz reader; here the one that came first is
 read until it leaves.
 
 Frames come from the driver's own ``Em4100Frame.to_bytes``. Faults (``Faults``) apply to every

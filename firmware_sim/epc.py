@@ -71,5 +71,6 @@ def is_uhf_epc(raw_id: str) -> bool:
 
 
 def em4100_card(version: int, tag_id: int) -> str:
-    """The raw id of an EM4100 card as CONTRACT.md defines it: version byte and 4 data bytes."""
+    """The raw id of an EM4100 card as docs/contract.md ("Events") defines it: version byte and 4
+    data bytes."""
     return f"{version:02X}{tag_id:08X}"

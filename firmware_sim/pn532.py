@@ -1,7 +1,7 @@
 """A simulated NXP PN532 on HSU, behind a SimPort, with the cards of a scenario in its field.
 
 It decodes host frames with the driver's ``Pn532CommandDecoder`` (wake-up bytes skipped) and
-answers as the chip does (UM0701 6.2, PROTOCOLS.md 3.1): an ACK at once, then the response
+answers as the chip does (UM0701 6.2, docs/drivers/pn532.md 3.1): an ACK at once, then the response
 frame. Answered: SAMConfiguration, GetFirmwareVersion (PN532 v1.6, ``32 01 06 07`` as
 captured), RFConfiguration, InListPassiveTarget at 106 kbps type A (the cards in the reader's
 zone, up to MaxTg, else NbTg = 0), InDeselect and InRelease (status 00). Any other command gets

@@ -7,8 +7,8 @@ model for the antennas in the plan, sends them as 0x22 tag records (``encode_str
 timestamps relative to the cycle start) in small ticks as their time comes, and closes with the
 keep-alive ``FF 00 22 04 00 84 E0`` that the 2015 Nano firmware sends once per cycle.
 
-Stop follows the logged sequence (PROTOCOLS.md 1.8): the reads still due are flushed, one more
-keep-alive, then ``FF 01 2F 00 00 02 30 E6`` about 0.7 s after the stop command.
+Stop follows the logged sequence (docs/drivers/thingmagic.md 1.8): the reads still due are
+flushed, one more keep-alive, then ``FF 01 2F 00 00 02 30 E6`` about 0.7 s after the stop command.
 
 Time is the scenario's (``clock()`` = seconds into the scenario); the tick is real time. Faults
 (``firmware_sim.faults.Faults``) apply to every frame and may be replaced while running; one-off
@@ -145,8 +145,8 @@ class ThingMagicSim:
     async def send_boot_frame(self) -> None:
         """An unexpected reboot: the module forgets its settings and stops reading.
 
-        The bytes of the real power-on message are UNCONFIRMED (PROTOCOLS.md 7); this sends
-        opcode 0x04 carrying the VERSION data, which is what mercuryapi expects it to hold.
+        The bytes of the real power-on message are UNCONFIRMED (docs/drivers/thingmagic.md 7); this
+        sends opcode 0x04 carrying the VERSION data, which is what mercuryapi expects it to hold.
         """
         self.stats.boots += 1
         self._power_cycle()

@@ -5,9 +5,10 @@ nothing of ports, clocks or reading. Continuous and timed reads need time and th
 model, so ``firmware_sim.thingmagic`` handles those opcodes itself and asks this table for the
 rest.
 
-Replies are byte-exact to the SparkFun M6e Nano logs where a capture exists (PROTOCOLS.md 1.7,
-and the log frames quoted below). Where the logs show no error case, the status chosen is the
-mercuryapi code whose name fits (``tmr_status.h``); those choices are marked.
+Replies are byte-exact to the SparkFun M6e Nano logs where a capture exists
+(docs/drivers/thingmagic.md 1.7, and the log frames quoted below). Where the logs show no error
+case, the status chosen is the mercuryapi code whose name fits (``tmr_status.h``); those choices are
+marked.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from drivers.thingmagic import commands as cmd
 from drivers.thingmagic import status
 from drivers.thingmagic.frames import Request, Response
 
-# Captured from an M6e Nano (PROTOCOLS.md 1.7): bootloader 14 12 08 00, hardware 30 00 00 02,
-# firmware 2015-03-10 version 01 03 01 47, GEN2 only.
+# Captured from an M6e Nano (docs/drivers/thingmagic.md 1.7): bootloader 14 12 08 00, hardware
+# 30 00 00 02, firmware 2015-03-10 version 01 03 01 47, GEN2 only.
 VERSION_REPLY: Final = Response.from_bytes(
     bytes.fromhex(
         "FF 14 03 00 00 14 12 08 00 30 00 00 02 20 15 03 10 01 03 01 47 00 00 00 10 EB FF"

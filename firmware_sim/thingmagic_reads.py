@@ -1,4 +1,5 @@
-"""Read commands as the simulated module parses them, and its tag buffer (PROTOCOLS.md 1.8-1.10).
+"""Read commands as the simulated module parses them, and its tag buffer
+(docs/drivers/thingmagic.md 1.8-1.10).
 
 The start command of a continuous read, as SparkFun sends it and the driver builds it::
 

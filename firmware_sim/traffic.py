@@ -1,6 +1,6 @@
 """How a UHF reader sees a scenario: the stream of reads its antennas would report.
 
-Model (per PROTOCOLS.md section 6 and the SparkFun M6e Nano log in 1.12):
+Model (per docs/drivers/thingmagic.md section 6 and the SparkFun M6e Nano log in 1.12):
 
 * A tag in an antenna's zone is read on a regular singulation rhythm, ``read_rate_hz`` per tag
   per antenna (about 25 on the Nano with the read filter off), with a random phase and jitter.

@@ -1,4 +1,4 @@
-"""The ``silentgate`` command line (CONTRACT.md, "Command line").
+"""The ``silentgate`` command line (docs/contract.md, "Command line").
 
 Exit codes everywhere: 0 success, 2 bad usage or bad config, 1 failure at run time.
 """

@@ -1,4 +1,4 @@
-"""The public event objects of CONTRACT.md ("Events"), one pydantic model per type.
+"""The public event objects of docs/contract.md ("Events"), one pydantic model per type.
 
 These models are the schema: the outbox stores what they serialise to, the uplink publishes it
 unchanged, and the docs' AsyncAPI description is generated from them. ``seq`` is 0 until the

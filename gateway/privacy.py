@@ -1,4 +1,4 @@
-"""What may leave the device about a customer (CONTRACT.md, privacy).
+"""What may leave the device about a customer (docs/contract.md, "Events").
 
 A raw card number is personal data: by default the published id is
 ``hmac-sha256(secret, raw_id)`` in lowercase hex, a stable pseudonym that the central CRM can

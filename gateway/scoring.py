@@ -147,8 +147,9 @@ def visits_from_events(
     events: Iterable[Mapping[str, object]],
     received_at: Sequence[float | None] | None = None,
 ) -> list[DetectedVisit]:
-    """Visits from CONTRACT.md event dicts, in arrival order; ``received_at[i]`` is when event i
-    arrived (same clock as the events' ``ts``). Dwells and non-presence events are skipped."""
+    """Visits from event dicts (docs/contract.md, "Events"), in arrival order; ``received_at[i]``
+    is when event i arrived (same clock as the events' ``ts``). Dwells and non-presence events are
+    skipped."""
     open_: dict[tuple[str, str], tuple[float, float | None]] = {}
     visits: list[DetectedVisit] = []
     for i, event in enumerate(events):

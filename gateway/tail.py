@@ -1,8 +1,9 @@
 """``silentgate tail``: a central-side subscriber that prints what the gateways publish.
 
-It accepts both event forms of CONTRACT.md (one event per ``P/event/{type}`` message, or a JSON
-array on ``P/events``) and the retained ``P/status``. Human output is one short line per message;
-``--json`` prints one JSON object per line: the event itself, or ``{"status": ..., "topic": ...}``.
+It accepts both event forms of docs/contract.md, "MQTT" (one event per ``P/event/{type}``
+message, or a JSON array on ``P/events``) and the retained ``P/status``. Human output is one short
+line per message; ``--json`` prints one JSON object per line: the event itself, or
+``{"status": ..., "topic": ...}``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the presence stage tells the rest of the pipeline: a subject's state changed in a zone.
 
 Transitions carry integer ids and monotonic times only; ``gateway/events.py`` turns them into the
-public event objects (ids, wall-clock timestamps, pseudonyms) of CONTRACT.md.
+public event objects (ids, wall-clock timestamps, pseudonyms) of docs/contract.md, "Events".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""EM4100 frames as 125 kHz readers with a UART output send them (PROTOCOLS.md section 2).
+"""EM4100 frames as 125 kHz readers with a UART output send them (docs/drivers/em4100.md section 2).
 
 Two readers, one payload. The RDM6300 / RDM630 sends 14 bytes, the ID-12LA / ID-20LA in ASCII
 mode sends 16 (a CR LF before the ETX); both carry the same 10 hex digits and the same XOR
@@ -75,7 +75,8 @@ class Em4100Frame:
 
     @property
     def raw_id(self) -> str:
-        """The 10 hex digits of the frame, upper case: the card's raw id in CONTRACT.md."""
+        """The 10 hex digits of the frame, upper case: the card's raw id (docs/contract.md,
+        "Events")."""
         return f"{self.version:02X}{self.tag_id:08X}"
 
     @property

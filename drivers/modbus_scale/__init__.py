@@ -1,4 +1,5 @@
-"""Modbus RTU load-cell transmitters (PROTOCOLS.md 5): register maps, weights, tare commands.
+"""Modbus RTU load-cell transmitters (docs/drivers/modbus-scale.md 5): register maps, weights,
+tare commands.
 
 Framing and CRC are pymodbus's; see ``scale.py`` for how a session uses this package.
 """

@@ -2,7 +2,8 @@
 
 pymodbus does the word assembly (``convert_from_registers``), so byte and word order follow its
 documented behaviour: ``word_order="big"`` means high word first, the layout of every family in
-PROTOCOLS.md 5.2. Scaling to grams is ours: raw / 10**decimals display units, times ``unit_g``.
+docs/drivers/modbus-scale.md 5.2. Scaling to grams is ours: raw / 10**decimals display units,
+times ``unit_g``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Register maps of Modbus RTU weight transmitters, with presets (PROTOCOLS.md 5.2).
+"""Register maps of Modbus RTU weight transmitters, with presets (docs/drivers/modbus-scale.md 5.2).
 
 There is no standard layout: each family puts its weight somewhere else. The common pattern is a
 signed 32-bit integer in display units over two registers, high word first, with the number of
@@ -24,7 +24,7 @@ MAX_DECIMALS: Final = 6
 
 
 class ReadFunction(enum.IntEnum):
-    HOLDING = 0x03  # FC03, what every family listed in PROTOCOLS.md 5.2 uses
+    HOLDING = 0x03  # FC03, what every family listed in docs/drivers/modbus-scale.md 5.2 uses
     INPUT = 0x04
 
 
@@ -61,7 +61,8 @@ class RegisterMap:
 def generic_channel(channel: int, *, decimals: int = 0, unit_g: float = 1.0) -> RegisterMap:
     """Multi-channel RS485 weighing module: "current weight N" at 2*(N-1), FC03.
 
-    Its decimal-point and tare registers are UNCONFIRMED (PROTOCOLS.md 5.2), so none are set.
+    Its decimal-point and tare registers are UNCONFIRMED (docs/drivers/modbus-scale.md 5.2), so
+    none are set.
     """
     if not 1 <= channel <= GENERIC_MAX_CHANNELS:
         raise EncodeError(f"channel {channel} outside 1..{GENERIC_MAX_CHANNELS}")
@@ -85,7 +86,7 @@ FLINTEC_FT13_STATUS_ADDRESS: Final = 2
 FLINTEC_FT13_TARE_ADDRESS: Final = 3
 
 PRESETS: Final = {m.name: m for m in (LAUMAS, FLINTEC_FT13)}
-# The names a config file uses (gateway/config.py ``register_map``).
+# The names a config file uses (gateway/config/devices.py ``register_map``).
 _CONFIG_NAMES: Final = {"laumas": LAUMAS, "flintec": FLINTEC_FT13, "flintec-ft13": FLINTEC_FT13}
 
 

@@ -2,7 +2,8 @@
 
 Codes and parameter layouts from NXP UM0701-02 section 7 as used by nfcpy
 ``src/nfc/clf/pn532.py`` (``sam_configuration``, ``rf_configuration(0x05, "\\x01\\x00\\x01")``)
-and libnfc ``libnfc/drivers/pn532_uart.c`` (``pn532_uart_wakeup``). PROTOCOLS.md 3.2 and 3.3.
+and libnfc ``libnfc/drivers/pn532_uart.c`` (``pn532_uart_wakeup``). docs/drivers/pn532.md 3.2
+and 3.3.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PN532 host-interface frames (NXP UM0701-02 section 6.2; PROTOCOLS.md section 3.1).
+"""PN532 host-interface frames (NXP UM0701-02 section 6.2; docs/drivers/pn532.md section 3.1).
 
 Four kinds of frame travel on the HSU link, all behind the same start code::
 

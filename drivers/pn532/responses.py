@@ -1,4 +1,5 @@
-"""The data of the PN532 responses a card-reading host needs, both ways (PROTOCOLS.md 3.2, 3.3).
+"""The data of the PN532 responses a card-reading host needs, both ways (docs/drivers/pn532.md
+3.2, 3.3).
 
 ``from_params`` parses the PD1..PDn of a response frame (after D5 and the response code) and
 raises ``FrameError`` when they do not make sense; ``to_params`` is its inverse, which the
@@ -72,7 +73,7 @@ class TypeATarget:
 
     @property
     def raw_id(self) -> str:
-        """The UID in upper-case hex: the card's raw id in CONTRACT.md."""
+        """The UID in upper-case hex: the card's raw id in docs/contract.md, "Events"."""
         return self.uid.hex().upper()
 
     def to_bytes(self) -> bytes:

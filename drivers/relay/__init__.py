@@ -1,4 +1,5 @@
-"""LCUS-type USB relay boards (PROTOCOLS.md 4.1): 4-byte switch commands, optional ASCII status."""
+"""LCUS-type USB relay boards (docs/drivers/relay.md 4.1): 4-byte switch commands, optional ASCII
+status."""
 
 from drivers.relay.commands import (
     BAUDRATE,

@@ -1,4 +1,4 @@
-"""LCUS relay switch commands (PROTOCOLS.md 4.1).
+"""LCUS relay switch commands (docs/drivers/relay.md 4.1).
 
 The board listens at 9600 8N1 for ``A0 | channel | op | sum`` and never acknowledges. Channel
 numbers are 1-based (01..08 on the 8-channel board); op 01 energises the coil, which closes the

@@ -1,11 +1,11 @@
 """Replies to the LCUS status query (``FF``) on multi-channel boards.
 
-The reply format is UNCONFIRMED and device-dependent (PROTOCOLS.md 4.1). The one reported shape is
-ASCII, one line per channel, e.g. ``CH1:OFF \\r\\n`` (AscomSwitchDriver README), and that is what
-this decoder understands. Bytes before a ``CH`` are skipped (the CRLF between lines among them).
-Lines are short, so a ``CH`` without a newline within ``MAX_LINE`` bytes is garbage, and so is a
-line that does not parse: either way one byte is dropped and the search for ``CH`` goes on.
-Single-channel boards answer nothing, so the caller must treat silence as "status unknown".
+The reply format is UNCONFIRMED and device-dependent (docs/drivers/relay.md 4.1). The one
+reported shape is ASCII, one line per channel, e.g. ``CH1:OFF \\r\\n`` (AscomSwitchDriver README),
+and that is what this decoder understands. Bytes before a ``CH`` are skipped (the CRLF between lines
+among them). Lines are short, so a ``CH`` without a newline within ``MAX_LINE`` bytes is garbage,
+and so is a line that does not parse: either way one byte is dropped and the search for ``CH`` goes
+on. Single-channel boards answer nothing, so the caller must treat silence as "status unknown".
 """
 
 from __future__ import annotations

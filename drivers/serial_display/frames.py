@@ -2,7 +2,8 @@
 
 One layout serves both directions; only the type codes differ. Framing is by start byte plus
 length plus CRC: the start byte can occur inside a frame, so a receiver that finds a bad CRC drops
-just the start byte and searches again (ThingMagic receivers do the same, PROTOCOLS.md 1.2).
+just the start byte and searches again (ThingMagic receivers do the same,
+docs/drivers/thingmagic.md 1.2).
 """
 
 from __future__ import annotations

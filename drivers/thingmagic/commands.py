@@ -1,4 +1,5 @@
-"""Commands the gateway sends, each a function returning a Request (PROTOCOLS.md 1.4-1.10).
+"""Commands the gateway sends, each a function returning a Request (docs/drivers/thingmagic.md
+1.4-1.10).
 
 Every command that appears in the SparkFun logs is built byte-exact to the capture; the tests
 hold each one against its frame. Nothing here writes: callers send ``request.to_bytes()``.

@@ -1,14 +1,14 @@
-"""The two CRCs of the ThingMagic serial protocol (PROTOCOLS.md 1.3 and 1.9).
+"""The two CRCs of the ThingMagic serial protocol (docs/drivers/thingmagic.md 1.3 and 1.9).
 
 ``tm_crc`` protects every frame. mercuryapi calls it a "ThingMagic-mutated CRC ... not a CCITT
 CRC-16, though it looks close": the message is shifted *into* the register (poly 0x1021, init
 0xFFFF, no augmentation, no final XOR), so it is not CRC-16/CCITT-FALSE of the same bytes.
 mercuryapi walks a 16-entry nibble table. Because the register is shifted by the message itself,
 the last two message bytes only ever get XORed in, and everything before them is an ordinary
-non-augmented CRC-16 with poly 0x1021 from init 0x1D0F (PROTOCOLS.md 1.3, verified on every
-logged frame). That part is ``binascii.crc_hqx``, in C: the decoder recomputes the CRC for every
-0xFF candidate while resynchronising, so this is the hot path under garbage. Shorter inputs take
-the nibble table, folded into a 256-entry byte table built from it at import.
+non-augmented CRC-16 with poly 0x1021 from init 0x1D0F (docs/drivers/thingmagic.md 1.3, verified
+on every logged frame). That part is ``binascii.crc_hqx``, in C: the decoder recomputes the CRC for
+every 0xFF candidate while resynchronising, so this is the hot path under garbage. Shorter inputs
+take the nibble table, folded into a 256-entry byte table built from it at import.
 
 ``gen2_crc16`` is the tag's own StoredCRC (CRC-16/GENIBUS over PC + EPC), which the module
 echoes after the EPC; the simulator needs it to build realistic records.

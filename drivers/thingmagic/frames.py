@@ -1,4 +1,4 @@
-"""ThingMagic Mercury serial frames, both directions (PROTOCOLS.md 1.2).
+"""ThingMagic Mercury serial frames, both directions (docs/drivers/thingmagic.md 1.2).
 
 A frame starts with 0xFF, carries a one-byte LEN that counts the DATA bytes only, and ends with
 ``tm_crc`` over everything between the header and the CRC, sent high byte first. Responses carry a

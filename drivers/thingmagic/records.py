@@ -1,4 +1,5 @@
-"""What a module sends while reading: stream records and tag-buffer replies (PROTOCOLS.md 1.8-10).
+"""What a module sends while reading: stream records and tag-buffer replies
+(docs/drivers/thingmagic.md 1.8-1.10).
 
 A continuous read streams opcode 0x22 frames. Their DATA starts with a header whose layout depends
 on the firmware: newer firmware puts a multi-select marker (0x88; 0x81 BAP, 0x84 read-after-write)

@@ -1,4 +1,5 @@
-"""Status codes of module replies (PROTOCOLS.md 1.5, from mercuryapi ``tmr_status.h``).
+"""Status codes of module replies (docs/drivers/thingmagic.md 1.5, from mercuryapi
+``tmr_status.h``).
 
 The 16-bit status sits in bytes 3-4 of every response; 0x0000 is success. Names are the
 mercuryapi ones without the ``TMR_ERROR_`` prefix.

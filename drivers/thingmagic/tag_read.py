@@ -1,4 +1,4 @@
-"""One tag record: the metadata fields and the EPC block (PROTOCOLS.md 1.9).
+"""One tag record: the metadata fields and the EPC block (docs/drivers/thingmagic.md 1.9).
 
 Both streamed reads (opcode 0x22) and tag-buffer replies (0x29) carry the same record. Which
 metadata fields are present is given by a 16-bit flags word sent once per frame; the fields then

@@ -1,4 +1,5 @@
-"""The VERSION (0x03) reply: what module this is and what it speaks (PROTOCOLS.md 1.7).
+"""The VERSION (0x03) reply: what module this is and what it speaks (docs/drivers/thingmagic.md
+1.7).
 
 ::
 

@@ -1,12 +1,12 @@
 """The session for ThingMagic Mercury modules (M6e, M6e Nano, Micro) in continuous read.
 
-Bring-up follows what SparkFun's library and Universal Reader Assistant send (PROTOCOLS.md 1.7,
-1.8): stop any read left running by a previous run, ask the version, set region, Gen2, read power
-and the antenna plan, switch the read filter off (every singulation is reported, so the presence
-engine sees the real read rate), then start continuous reading. While streaming, a keep-alive
-arrives once per search cycle, so a silence of several cycles means the link is dead even when the
-port still looks open; bytes that make no frame for ``garbage_error_s`` (``GarbageWatch``) put
-the reader in error until a valid frame comes.
+Bring-up follows what SparkFun's library and Universal Reader Assistant send
+(docs/drivers/thingmagic.md 1.7, 1.8): stop any read left running by a previous run, ask the
+version, set region, Gen2, read power and the antenna plan, switch the read filter off (every
+singulation is reported, so the presence engine sees the real read rate), then start continuous
+reading. While streaming, a keep-alive arrives once per search cycle, so a silence of several cycles
+means the link is dead even when the port still looks open; bytes that make no frame for
+``garbage_error_s`` (``GarbageWatch``) put the reader in error until a valid frame comes.
 
 Streaming is the hot path. The port leaves the asyncio transport and joins the pipeline's tick
 (``gateway.devices.tick``): everything it has waiting is read once per tick, one call of the

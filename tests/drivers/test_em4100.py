@@ -88,7 +88,7 @@ def test_python_rdm6300_unit_test_payloads() -> None:
 
 def test_spurious_tasmota_ids_pass_the_weak_checksum() -> None:
     # Tasmota issue #9522: read with no card present, yet checksum-valid. The decoder cannot tell;
-    # the gateway's debounce has to (PROTOCOLS.md 2.3).
+    # the gateway's debounce has to (docs/drivers/em4100.md 2.3).
     (vector,) = [v for v in VECTORS if "Tasmota" in v.get("reader", "")]
     frames, decoder = decode(b"".join(rdm6300(p) for p in vector["ascii_payloads"]))
     assert [f.raw_id for f in frames] == [p[:10] for p in vector["ascii_payloads"]]

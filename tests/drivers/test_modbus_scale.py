@@ -85,7 +85,7 @@ def test_invalid_published_requests_are_rejected_by_crc(v: dict[str, Any]) -> No
 
 
 def test_flintec_reset_with_the_corrected_crc_decodes() -> None:
-    # The manual prints A3 33; PROTOCOLS.md 5.2 gives the correct bytes 67 1E.
+    # The manual prints A3 33; docs/drivers/modbus-scale.md 5.2 gives the correct bytes 67 1E.
     (pdu,), _ = decode(wire("01 10 00 08 00 01 02 00 09 67 1E"), is_server=True)
     assert list(pdu.registers) == [9]
 
@@ -125,7 +125,8 @@ def test_requests_come_out_of_any_chunking_and_garbage_before_them_is_skipped() 
 
 @pytest.mark.parametrize(
     ("registers", "raw"),
-    [([0x0000, 0x04D2], 1234), ([0xFFFF, 0xFB2E], -1234)],  # PROTOCOLS.md 5.1, checked there
+    # docs/drivers/modbus-scale.md 5.1, checked there
+    [([0x0000, 0x04D2], 1234), ([0xFFFF, 0xFB2E], -1234)],
 )
 def test_int32_high_word_first(registers: list[int], raw: int) -> None:
     assert raw_from_registers(registers, LAUMAS) == raw

@@ -1,4 +1,5 @@
-"""Commands byte-exact against the frames SparkFun's library sent (PROTOCOLS.md 1.6-1.10).
+"""Commands byte-exact against the frames SparkFun's library sent (docs/drivers/thingmagic.md
+1.6-1.10).
 
 Sources: SparkFun_Simultaneous_RFID_Tag_Reader_Library, "Example Communication Logs" at 60dabeb
 (also tests/vectors/thingmagic_sparkfun_logs_all_frames.json) and SparkFun_UHF_RFID_Reader.cpp.

@@ -1,4 +1,5 @@
-"""ThingMagic CRC and frame encoding against PROTOCOLS.md 1.2-1.3 and the captured frames."""
+"""ThingMagic CRC and frame encoding against docs/drivers/thingmagic.md 1.2-1.3 and the captured
+frames."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def h(text: str) -> bytes:
 
 
 def bitwise_tm_crc(data: bytes) -> int:
-    # The bit-serial form from PROTOCOLS.md 1.3, written independently of the table in crc.py.
+    # The bit-serial form from docs/drivers/thingmagic.md 1.3, written independently of the table
+    # in crc.py.
     crc = 0xFFFF
     for byte in data:
         for i in range(7, -1, -1):
@@ -47,7 +49,7 @@ def test_both_crc_forms_equal_the_bitwise_definition(data: bytes) -> None:
 
 
 def test_gen2_tag_crc_matches_a_real_tag() -> None:
-    # PROTOCOLS.md 1.9: PC 3000 + EPC E200001B6909019817106766 carries StoredCRC 4C0D.
+    # docs/drivers/thingmagic.md 1.9: PC 3000 + EPC E200001B6909019817106766 carries StoredCRC 4C0D.
     assert gen2_crc16(h("30 00 E2 00 00 1B 69 09 01 98 17 10 67 66")) == 0x4C0D
 
 

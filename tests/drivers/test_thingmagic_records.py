@@ -1,4 +1,5 @@
-"""Stream records and tag-buffer replies against the decoded vectors (PROTOCOLS.md 1.8-1.10).
+"""Stream records and tag-buffer replies against the decoded vectors (docs/drivers/thingmagic.md
+1.8-1.10).
 
 ``expected`` fields in tests/vectors/thingmagic.json were decoded independently of this code:
 1,305 streamed reads and 27 tag-buffer replies from the SparkFun logs and the 2024 captures.

@@ -92,8 +92,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         assert runner.done()
 
 
-# Request -> reply pairs from the SparkFun M6e Nano logs (PROTOCOLS.md 1.7 and the log files
-# named), each compared byte for byte.
+# Request -> reply pairs from the SparkFun M6e Nano logs (docs/drivers/thingmagic.md 1.7 and the
+# log files named), each compared byte for byte.
 CAPTURED = [
     (
         "FF 00 03 1D 0C",
