@@ -65,7 +65,7 @@ class Pipeline:
         self._outbox = outbox
         self._clock = clock
         self._on_stored = on_stored
-        self._on_events = on_events  # the local rules: they see every event as it is stored
+        self._on_events = on_events  # the local rules: they see a run's events before its commit
         self._pending = False  # something arrived for the next run
         self._alarm: _Alarm | None = None  # set while the loop sleeps
         self._extra: list[AnyEvent] = []

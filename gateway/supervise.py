@@ -1,7 +1,9 @@
 """Long-running loops that must survive their own failures: device sessions and the uplink.
 
-``supervised`` is the only place in the daemon that catches a broad ``Exception``. A device whose
-cable is pulled raises out of its session; the supervisor reports it, waits a capped, jittered
+``supervised`` is where a long-running loop's failure is caught (the daemon's other broad
+catches each end one input's or one action's failure: a command, a rule's action, a storage
+write, a port read at a tick, the kernels' build). A device whose cable is pulled raises out of its
+session; the supervisor reports it, waits a capped, jittered
 backoff (so a shop full of readers does not retry in lockstep) and starts it again. Pure stages
 are not supervised: a bug there should crash the daemon and let systemd restart it.
 """
@@ -69,7 +71,7 @@ async def supervised(
         try:
             await run()
             message = "stopped"
-        except Exception as exc:  # the one broad catch: see the module docstring
+        except Exception as exc:  # a loop's failure: see the module docstring
             message = f"{type(exc).__name__}: {exc}"
             if on_failure is not None:
                 on_failure(exc)

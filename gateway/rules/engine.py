@@ -1,8 +1,9 @@
-"""Which rules fire for a batch of stored events, and which of their actions may run now.
+"""Which rules fire for a pipeline run's events, and which of their actions may run now.
 
 Pure: events and ``now`` (monotonic seconds) in, ``Planned`` actions out; no I/O, no clock.
-The events are the pipeline's own stored objects, so a rule sees exactly what the central side
-will see, including the pseudonym, never a raw id.
+The events are the objects the pipeline hands to the outbox (the rules see them just before the
+commit), so a rule sees exactly what the central side will see, including the pseudonym, never a
+raw id.
 
 Per batch the engine matches each event against the rules for its type (trigger, then
 conditions on cached content), renders each action's text (an action whose template lacks a
