@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,12 @@ from gateway.demo.broker import BrokerProcess, environment_broker_kind
 # Hypothesis examples would measure the machine's load, not the code.
 settings.register_profile("silentgate", deadline=None)
 settings.load_profile("silentgate")
+
+# A suite started in the background by a non-interactive shell (``bash .ci/run &``) inherits
+# SIGINT ignored, and so would every tool it starts: tests that press Ctrl-C on ``tail`` or the
+# demo would then wait forever. Python keeps an inherited "ignore"; the tests mean a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -68,13 +68,15 @@ def scenario(raw_id: str, zone: str, kind: str) -> Scenario:
 
 
 async def garbage_until_error(reader: Reader, discarded: Callable[[], int]) -> str:
-    """Let garbage arrive while the clock moves on a second at a time, until the reader is in
-    error; return the error's detail."""
-    for _ in range(10):
+    """Let garbage arrive while the clock moves on 2.5 s at a time, until the reader is in
+    error (the window is 10 s); return the error's detail. Few steps: each waits for a chunk in
+    real time, and a ThingMagic reader whose keep-alives stay away for 1.6 s of real time is
+    taken for stalled before its garbage has lasted the window."""
+    for _ in range(4):
         before = discarded()
         await until(lambda: discarded() > before)  # noqa: B023  (awaited within the turn)
         assert reader.ctx.state == DeviceState.OK  # garbage alone, not yet for long enough
-        reader.clock.advance(1.0)
+        reader.clock.advance(2.5)
     await until(lambda: reader.ctx.state == DeviceState.ERROR)
     detail = reader.ctx.detail or ""
     m = GARBAGE_DETAIL.fullmatch(detail)
