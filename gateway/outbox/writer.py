@@ -93,6 +93,9 @@ class Writer:
         self._moved: Opened | None = None  # the opening that moved a damaged file aside
         self._sync_level = 2
         self._holding = False
+        # Why events are held: a later write that succeeds (a delete, a touch) clears the problem
+        # before the held events are stored, and the status must still say what holds them.
+        self._held_because = ""
         self._reopen_backoff = Backoff(initial=1.0, cap=30.0)
         self._reopen_at = 0.0  # monotonic: no reopening before
 
@@ -106,8 +109,10 @@ class Writer:
 
     def start(self) -> None:
         """Open the database. Only a schema newer than this version raises (OutboxError)."""
-        self.reserve.ensure()
         self._open(strict=True)
+        # After the open, which makes the directory on a first start: before it, a missing
+        # directory has no free space to measure and the reserve would stay absent.
+        self.reserve.ensure()
         self._note_health()
 
     def append(self, events: Sequence[AnyEvent]) -> list[int]:
@@ -427,6 +432,7 @@ class Writer:
             self.problem = _Problem(True, self._full_reason(exc))
         else:
             self.problem = _Problem(False, f"{what}: {exc}", reopen)
+        self._held_because = self.problem.reason
 
     def _full_reason(self, exc: BaseException) -> str:
         free = disk_free(self.path.parent)
@@ -448,7 +454,7 @@ class Writer:
         if self.conn is None:
             return f"the outbox {self.path} is closed"
         if self.held:
-            return f"{len(self.held)} events wait in memory"
+            return f"{len(self.held)} events wait in memory ({self._held_because})"
         if self.dropping:
             used, limit = self._used(), self.options.max_bytes
             return f"the outbox is above {HIGH_WATER:.0%} of its limit ({used} of {limit} bytes)"

@@ -223,3 +223,17 @@ def test_marking_delivered_keeps_the_configured_synchronous_level(
     outbox.append([enter(1)])
     outbox.mark_delivered([1])
     assert outbox.pragma("synchronous") == level
+
+
+def test_while_events_are_held_the_status_says_what_holds_them(tmp_path: Path) -> None:
+    outbox = Outbox.open(tmp_path / "o.db", max_bytes=LIMIT)
+    while not outbox.backlog().held:
+        outbox.append([enter(i) for i in range(20)])
+    # A write that needs no room (the retry's probe) succeeds while the held events still do not
+    # fit: the reason must keep the cause, not only the count.
+    outbox.retry()
+    health = outbox.health()
+    assert outbox.backlog().held > 0
+    assert health.state == "full"
+    assert "wait in memory" in (health.reason or "")
+    assert "limit" in (health.reason or "")
