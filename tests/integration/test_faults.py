@@ -120,21 +120,26 @@ class Collector:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self._session()
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.05)
-
-    async def _session(self) -> None:
-        async with aiomqtt.Client(
+        # One client for every connection: messages already acknowledged to the broker but not
+        # yet taken from the client's queue when the connection drops stay in that queue and come
+        # first after the reconnect. A new client per connection would drop them, and the broker
+        # would never send them again.
+        client = aiomqtt.Client(
             "127.0.0.1",
             self.url_port,
             identifier="fault-collector",
             clean_session=False,
             protocol=aiomqtt.ProtocolVersion.V311,
             max_queued_incoming_messages=0,
-        ) as client:
+        )
+        while True:
+            try:
+                await self._session(client)
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.05)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        async with client:
             await client.subscribe(f"{BASE}/#", qos=1)
             self.ready.set()
             async for message in client.messages:
