@@ -129,7 +129,9 @@ async def markers(reader: FakeReader, seconds: float) -> list[str]:
     stop = time.monotonic() + seconds
     n = 0
     while time.monotonic() < stop:
-        epc = bytes.fromhex("C0FFEE") + n.to_bytes(9, "big")
+        # C0FFEE FF: a customer apart from the shop's walkers (loadgen.customer_epc: C0FFEE and
+        # the reader's index), whose enters would otherwise pass for a marker's.
+        epc = bytes.fromhex("C0FFEEFF") + n.to_bytes(8, "big")
         frame = record(epc, 1, rssi=-45)
         reader.mark(frame)
         await asyncio.sleep(MARK_GAP_S)

@@ -5,7 +5,7 @@ hold the GIL often enough to delay a receive timestamp taken in their process.
 
 Prints ``READY`` once subscribed, then ``<subject id> <time.monotonic()>`` for each
 presence.enter (CLOCK_MONOTONIC is one clock for every process on the machine); with ``--json``,
-every event instead, one JSON object per line.
+every event instead, one JSON object per line, its receive time added as ``_received``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main(url: str, topic: str, every: bool = False) -> None:
         if kind != "event":
             return
         if every:
-            print(json.dumps(obj), flush=True)
+            print(json.dumps({**obj, "_received": time.monotonic()}), flush=True)
         elif obj.get("type") == "presence.enter":
             print(obj.get("subject", {}).get("id"), time.monotonic(), flush=True)
 

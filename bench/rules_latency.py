@@ -6,7 +6,11 @@ served by a thread that ACKs and stamps each SHOW frame. The ok ``action.execute
 received from the broker (FIFO on one output), map each SHOW to its marker.
 
     python -m bench.rules_latency [--seconds 30] [--sync full|normal] [--uhf-rate 200]
-        [--no-broker]
+        [--tick-ms 50] [--no-broker]
+
+With a broker, the markers' ``presence.enter`` at the subscriber is measured too (read's bytes ->
+the event received), and ``--tick-ms`` sets ``presence.tick_ms``: the setting that trades
+latency for CPU (docs/benchmarks.md).
 
 ``--no-broker`` points the daemon at a port where nothing listens (the offline case): events
 then stay in the outbox, which is read at the end instead.
@@ -126,17 +130,22 @@ class RulesLatency:
     decision_p99_ms: float
     cpu_pct: float
     uhf_reads_s: float
+    enter_p50_ms: float = float("nan")  # read's bytes -> presence.enter at a subscriber
+    enter_p99_ms: float = float("nan")
 
 
 async def measure(
-    broker: str | None, seconds: float, sync: str = "full", uhf_rate: float = 200.0
-) -> RulesLatency:
+    broker: str | None, seconds: float, sync: str = "full", uhf_rate: float = 200.0,
+    tick_ms: float | None = None,
+) -> RulesLatency:  # fmt: skip
     """``broker`` None: a port where nothing listens (offline), events read from the outbox."""
     tmp = Path(tempfile.mkdtemp(prefix="rules-lat-"))
     display = StampingDisplay(tmp / "disp")
     readers = uhf_readers(tmp, uhf_rate)
     url = broker or f"mqtt://127.0.0.1:{free_port()}"
     rules = extra_config(tmp) + RULES.format(port=tmp / "disp")
+    if tick_ms is not None:
+        rules += f"[presence]\ntick_ms = {tick_ms}\n"
     config = write_config(tmp, [r.link for r in readers], url, rules)
     config.write_text(
         config.read_text().replace("[storage]\n", f'[storage]\nsynchronous = "{sync}"\n')
@@ -154,10 +163,25 @@ async def measure(
     if broker is None:
         events = [json.loads(r.body) for r in Outbox.open(tmp / "outbox.db").pending(limit=10**7)]
     lat, internal = latencies(events, ids, readers[0], display)
+    enters = enter_latencies(events, ids, readers[0])
     return RulesLatency(
         percentile(lat, 50), percentile(lat, 99), max(lat), len(ids), len(lat),
         percentile(internal, 50), percentile(internal, 99), cpu, written,
+        percentile(enters, 50), percentile(enters, 99),
     )  # fmt: skip
+
+
+def enter_latencies(
+    events: list[dict[str, Any]], ids: Sequence[str], marked: FakeReader
+) -> list[float]:
+    """Per marker: its second read's bytes -> its presence.enter received (with a broker)."""
+    stamps = mark_times(marked)
+    frame_of = {i: record(bytes.fromhex(i), 1, rssi=-45) for i in ids}
+    return [
+        1000 * (e["_received"] - stamps[frame_of[e["subject"]["id"]]])
+        for e in events
+        if e["type"] == "presence.enter" and "_received" in e and e["subject"]["id"] in frame_of
+    ]
 
 
 def latencies(
@@ -187,16 +211,19 @@ async def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--sync", choices=("full", "normal"), default="full")
     ap.add_argument("--uhf-rate", type=float, default=200.0, help="reads/s per UHF reader")
+    ap.add_argument("--tick-ms", type=float, help="presence.tick_ms (default: the daemon's)")
     ap.add_argument("--no-broker", action="store_true")
     args = ap.parse_args(argv)
     with contextlib.ExitStack() as stack:
         broker = None if args.no_broker else stack.enter_context(BrokerProcess()).url
-        r = await measure(broker, args.seconds, args.sync, args.uhf_rate)
+        r = await measure(broker, args.seconds, args.sync, args.uhf_rate, args.tick_ms)
     print(
-        f"synchronous={args.sync}, broker {'absent' if args.no_broker else 'reachable'}: "
-        f"{r.uhf_reads_s:.0f} UHF reads/s + card readers + scales, daemon cpu {r.cpu_pct:.0f}%, "
-        f"markers {r.markers}, measured {r.measured}, p50 {r.p50_ms:.1f} ms, "
-        f"p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms; decision->ACK "
+        f"synchronous={args.sync}, tick_ms={args.tick_ms or 'default'}, broker "
+        f"{'absent' if args.no_broker else 'reachable'}: {r.uhf_reads_s:.0f} UHF reads/s + card "
+        f"readers + scales, daemon cpu {r.cpu_pct:.1f}%, markers {r.markers}, "
+        f"measured {r.measured}; read -> display p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, "
+        f"max {r.max_ms:.1f} ms; read -> presence.enter at a subscriber p50 "
+        f"{r.enter_p50_ms:.1f} ms, p99 {r.enter_p99_ms:.1f} ms; decision->ACK "
         f"p50 {r.decision_p50_ms:.1f} p99 {r.decision_p99_ms:.1f} ms"
     )
 

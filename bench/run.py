@@ -50,10 +50,10 @@ class Plan:
     def of(cls, quick: bool) -> Plan:
         if quick:
             return cls([(100_000, 1000), (1_000_000, 1000), (1_000_000, 100)], 50_000,
-                       3.0, 5.0, 15.0, [2000.0], 3.0, 10_000)  # fmt: skip
+                       3.0, 5.0, 15.0, [1000.0, 3000.0], 3.0, 10_000)  # fmt: skip
         reads = [(n, 1000) for n in (100_000, 1_000_000, 10_000_000)]
         tags = [(1_000_000, t) for t in (100, 10_000, 100_000)]
-        rates = [1000.0, 5000.0, 8000.0]
+        rates = [1000.0, 3000.0]
         return cls(reads + tags, 200_000, 10.0, 30.0, 180.0, rates, 10.0, 100_000)
 
 
@@ -110,20 +110,32 @@ async def end_to_end(report: Report, plan: Plan, broker: BrokerProcess) -> None:
         print("  " + lines[-1], flush=True)
         if share == 0.5:
             report.row("Read -> event at a subscriber, p50 / p99 at 50% of max",
-                       f"{lat.p50_ms:.1f} / {lat.p99_ms:.1f} ms", "p99 <= 20 ms",
-                       lat.p99_ms <= 20 and lat.missed == 0)  # fmt: skip
+                       f"{lat.p50_ms:.1f} / {lat.p99_ms:.1f} ms", "p99 <= 100 ms",
+                       lat.p99_ms <= 100 and lat.missed == 0)  # fmt: skip
     report.details += ["### Read -> event latency under load", "", *lines, ""]
 
 
 async def store_load(report: Report, plan: Plan, broker: BrokerProcess) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        quiet = await store.store_load(broker.url, Path(tmp), plan.store_s / 3, uhf_rate=0.0)
+        quiet = await store.store_load(
+            broker.url, Path(tmp), plan.store_s / 3, uhf_rate=0.0, whole=False
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        uhf = await store.store_load(broker.url, Path(tmp), plan.store_s / 3, whole=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        bridges = await store.bridges_load(broker.port, Path(tmp), plan.store_s / 3)
     with tempfile.TemporaryDirectory() as tmp:
         s = await store.store_load(broker.url, Path(tmp), plan.store_s)
-    report.row(f"Store load ({s.seconds:.0f} s): daemon CPU",
-               f"{s.cpu_pct:.1f}% of a core (first quarter {s.cpu_first_pct:.1f}%, "
-               f"last {s.cpu_last_pct:.1f}%); the same store with the UHF readers silent: "
-               f"{quiet.cpu_pct:.1f}%", "<= 3%", s.cpu_pct <= 3)  # fmt: skip
+    ratio = bridges.cpu_pct / max(uhf.cpu_pct, 1e-9)
+    report.row(f"Store load, 4 ThingMagic readers x 200 reads/s ({uhf.seconds:.0f} s): daemon "
+               "CPU vs four hand-written bridges on the same streams",
+               f"{uhf.cpu_pct:.2f}% vs {bridges.cpu_pct:.1f}% of a core ({ratio:.0f} x less)",
+               "<= 1%, >= 10 x less", uhf.cpu_pct <= 1 and ratio >= 10)  # fmt: skip
+    report.row(f"Store load, whole store ({s.seconds:.0f} s: + 2 card readers, 4 scales): "
+               "daemon CPU", f"{s.cpu_pct:.2f}% of a core (first quarter {s.cpu_first_pct:.2f}%, "
+               f"last {s.cpu_last_pct:.2f}%); {s.rates}", "<= 2%", s.cpu_pct <= 2)  # fmt: skip
+    report.row("Readers streaming keep-alives only: daemon CPU", f"{quiet.cpu_pct:.2f}% of a core",
+               "<= 0.3%", quiet.cpu_pct <= 0.3)  # fmt: skip
     report.row("Store load: daemon RSS", f"{s.rss_start_mb:.0f} -> {s.rss_end_mb:.0f} MB "
                f"({s.rss_slope_mb_min:+.2f} MB/min); an interpreter that only imports the "
                f"daemon: {startup.import_rss_mb():.0f} MB", "<= 100 MB, flat",
@@ -132,11 +144,20 @@ async def store_load(report: Report, plan: Plan, broker: BrokerProcess) -> None:
 
 async def rules(report: Report, plan: Plan, broker: BrokerProcess) -> None:
     r = await rules_latency.measure(broker.url, plan.latency_s)
+    report.row("Latency at store load (default presence.tick_ms): triggering read's bytes -> "
+               "presence.enter at a subscriber, p50 / p99",
+               f"{r.enter_p50_ms:.1f} / {r.enter_p99_ms:.1f} ms", "p99 <= 100 ms",
+               r.enter_p99_ms <= 100 and r.measured == r.markers)  # fmt: skip
     report.row("Rule reaction at store load: triggering read's bytes -> display frame's bytes, "
                "p50 / p99 / max", f"{r.p50_ms:.1f} / {r.p99_ms:.1f} / {r.max_ms:.1f} ms "
                f"({r.measured} of {r.markers} markers; decision -> display ACK p99 "
-               f"{r.decision_p99_ms:.1f} ms)", "p99 <= 20 ms",
-               r.p99_ms <= 20 and r.measured == r.markers)  # fmt: skip
+               f"{r.decision_p99_ms:.1f} ms)", "p99 <= 100 ms",
+               r.p99_ms <= 100 and r.measured == r.markers)  # fmt: skip
+    fast = await rules_latency.measure(broker.url, plan.latency_s, tick_ms=10.0)
+    report.row("The same with presence.tick_ms = 10: read -> display p50 / p99, daemon CPU",
+               f"{fast.p50_ms:.1f} / {fast.p99_ms:.1f} ms, {fast.cpu_pct:.1f}% of a core (default "
+               f"tick: {r.cpu_pct:.1f}%; markers: 10 customers entering a second)",
+               "p99 <= 20 ms", fast.p99_ms <= 20 and fast.measured == fast.markers)  # fmt: skip
 
 
 async def alternatives(report: Report, plan: Plan, broker: BrokerProcess) -> None:

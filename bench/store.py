@@ -9,13 +9,22 @@ run after the first minute's warm-up (or the first third, on short runs).
 
 ``bridges_load`` runs four hand-written bridges (``bench.bridge``, one per reader) on the same
 streams, the baseline of the UHF part.
+
+    python -m bench.store [--seconds 30] [--tick-ms 50]
+
+runs, one after the other in one run: the whole store, the UHF readers alone, the four bridges
+on their streams, and the readers streaming keep-alives only; CPU % of a core of each, the
+bridges' against the UHF readers' as a ratio, and the daemon's rates (wakeups, pipeline runs,
+reads, events per second).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import sys
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +41,7 @@ from firmware_sim.modbus_scale import Channel, ModbusScaleSim
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.shelf import Shelf
-from gateway.demo.broker import free_port
+from gateway.demo.broker import BrokerProcess, free_port
 
 UHF_READERS: Final = 4
 UHF_RATE: Final = 200.0
@@ -126,16 +135,20 @@ def uhf_readers(tmp: Path, rate: float) -> list[FakeReader]:
 
 
 async def store_load(
-    broker: str, tmp: Path, seconds: float, uhf_rate: float = UHF_RATE, *, whole: bool = True
-) -> StoreLoad:
+    broker: str, tmp: Path, seconds: float, uhf_rate: float = UHF_RATE, *, whole: bool = True,
+    tick_ms: float | None = None,
+) -> StoreLoad:  # fmt: skip
     """``uhf_rate=0``: the UHF readers up but silent (keep-alives only), the baseline that tells
-    the readers' share from everything else's. ``whole=False``: the UHF readers alone."""
+    the readers' share from everything else's. ``whole=False``: the UHF readers alone.
+    ``tick_ms``: ``presence.tick_ms`` (None: the daemon's default)."""
     readers = uhf_readers(tmp, uhf_rate)
     port = free_port()
     try:
         async with simulators(tmp, seconds):
             extra = extra_config(tmp) if whole else ""
             extra += f"[metrics]\nenabled = true\nport = {port}\n"
+            if tick_ms is not None:
+                extra += f"[presence]\ntick_ms = {tick_ms}\n"
             config = write_config(tmp, [r.link for r in readers], broker, extra)
             with Measured.daemon(config) as daemon:
                 daemon.wait_ready()
@@ -225,12 +238,60 @@ def scrape(port: int) -> Counts:
 async def _sample(
     daemon: Measured, seconds: float, metrics_port: int
 ) -> tuple[list[Sample], list[Counts]]:
-    async def both() -> tuple[Sample, Counts]:
-        return daemon.sample(), await asyncio.to_thread(scrape, metrics_port)
-
-    pairs = [await both()]
+    """CPU and RSS every step; the metrics only where ``_summary`` reads them (the first
+    sample after the warm-up, and the last), since rendering them costs the daemon CPU too."""
+    warm = min(60.0, seconds / 3)
+    samples = [daemon.sample()]
+    counts: list[Counts] = [(0.0, 0.0, 0.0)]
+    scraped_warm = False
     step = min(SAMPLE_S, seconds / 8)
-    while pairs[-1][0].t - pairs[0][0].t < seconds:
+    while samples[-1].t - samples[0].t < seconds:
         await asyncio.sleep(step)
-        pairs.append(await both())
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+        samples.append(daemon.sample())
+        last = samples[-1].t - samples[0].t >= seconds
+        if last:  # the sample came first: the scrape's cost is outside the window
+            counts.append(await asyncio.to_thread(scrape, metrics_port))
+        elif not scraped_warm and samples[-1].t - samples[0].t >= warm:
+            scraped_warm = True
+            counts.append(await asyncio.to_thread(scrape, metrics_port))
+            samples[-1] = daemon.sample()  # after the scrape: outside the window too
+        else:
+            counts.append((0.0, 0.0, 0.0))
+    return samples, counts
+
+
+def _line(name: str, s: StoreLoad) -> str:
+    rates = f"; {s.rates}" if s.rates else ""
+    return f"{name}: {s.cpu_pct:.2f}% of a core, RSS {s.rss_end_mb:.0f} MB{rates}"
+
+
+async def _all(seconds: float, tick_ms: float | None) -> None:
+    with BrokerProcess("mosquitto") as broker:
+        url = broker.url
+        runs: dict[str, StoreLoad] = {}
+        for name, load in (
+            ("whole store", lambda tmp: store_load(url, tmp, seconds, tick_ms=tick_ms)),
+            ("4 UHF readers alone",
+             lambda tmp: store_load(url, tmp, seconds, whole=False, tick_ms=tick_ms)),
+            ("4 bridges", lambda tmp: bridges_load(broker.port, tmp, seconds)),
+            ("keep-alives only",
+             lambda tmp: store_load(url, tmp, seconds, 0.0, whole=False, tick_ms=tick_ms)),
+        ):  # fmt: skip
+            with tempfile.TemporaryDirectory() as tmp:
+                runs[name] = await load(Path(tmp))
+            print(_line(name, runs[name]), flush=True)
+        ratio = runs["4 bridges"].cpu_pct / max(runs["4 UHF readers alone"].cpu_pct, 1e-9)
+        print(f"bridges / UHF readers: {ratio:.1f} x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="the store load beside four bridges, one run")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--tick-ms", type=float, help="presence.tick_ms (default: the daemon's)")
+    args = ap.parse_args(argv)
+    asyncio.run(_all(args.seconds, args.tick_ms))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

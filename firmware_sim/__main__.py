@@ -1,7 +1,8 @@
 """``python -m firmware_sim``: simulated readers on pseudo-terminals, for a daemon to talk to.
 
 Draws a scenario from a seed, starts every simulated device on its own pty (stable paths in
-``--dir``), prints the paths and a config snippet that points the daemon at them, writes the
+``--dir``), prints the paths and a whole config that points the daemon at them (site, broker,
+storage and a pseudonym secret in ``--dir``, then the devices), writes the
 ground truth to ``--truth``, and runs until Ctrl-C or ``--duration``.
 
 Devices come from ``firmware_sim.station.DEVICE_BUILDERS``.
@@ -12,6 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -46,7 +50,8 @@ async def _run(args: argparse.Namespace, link_dir: Path) -> None:
     devices = [d for build in DEVICE_BUILDERS for d in build(args, ctx)]
     for device in devices:
         print(f"{device.id}: {device.port.path} -> {device.port.device}")
-    print("\n# config for the daemon\n" + "\n".join(d.toml for d in devices), flush=True)
+    config = _config_head(args, link_dir) + "\n".join(d.toml for d in devices)
+    print("\n# config for the daemon\n" + config, flush=True)
     try:
         async with asyncio.timeout(args.duration), asyncio.TaskGroup() as tg:
             for device in devices:
@@ -56,6 +61,33 @@ async def _run(args: argparse.Namespace, link_dir: Path) -> None:
     finally:
         for device in devices:
             device.port.close()
+
+
+def _config_head(args: argparse.Namespace, link_dir: Path) -> str:
+    """What a config needs besides the devices: a site, the broker, storage in ``link_dir``,
+    and a pseudonym secret made for this run (the daemon refuses to start without one)."""
+    secret = link_dir / "secret"
+    if not secret.exists():
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_hex(32) + "\n")
+    return f"""[site]
+store = "sim-store"
+gateway = "gw-1"
+
+[mqtt]
+url = {json.dumps(args.broker)}
+
+[storage]
+path = {json.dumps(str(link_dir / "state" / "outbox.db"))}
+
+[privacy]
+secret_file = {json.dumps(str(secret))}
+
+[tags]
+customer_prefixes = [{json.dumps(args.customer_prefix)}]
+
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,13 @@ timeline of disjoint intervals.
   (never the same zone twice in a row) with dwell times of a few to tens of seconds and gaps
   between visits, then leave;
 * items sit on a shelf zone from the start; now and then one is picked up (its visit ends) and
-  sometimes put back later (a new visit in the same zone begins).
+  sometimes put back later (a new visit in the same zone begins);
+* with ``Behaviour.pick_probability`` above 0, customers pick items up too: a customer who stops
+  at a shelf for ``min_pick_dwell_s`` or longer takes, with that probability, an item that is on
+  the shelf at a moment of the stop, and puts it back before leaving with
+  ``putback_probability`` (when the stop leaves room for it); an item taken away is restocked
+  after ``restock_s``. Each pickup and putback is a ``Move`` in ``Scenario.moves``: which
+  customer moved which item, where and when.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ SubjectKind = Literal["customer", "item"]
 JSON_VERSION: Final = 1
 # Example company prefix from the GS1 Tag Data Standard; 7 digits, so partition 5.
 DEMO_COMPANY_PREFIX: Final = "0614141"
+PICKS_SEED: Final = 0x5EED_91C5
+PICK_MARGIN_S: Final = 2.0  # a hand is this far from the ends of the stop and of the item's stay
 MIN_VISIT_S: Final = 1.0  # a shorter brush past a zone is not ground truth anyone can score
 CARD_TURN_S: Final = 1.0  # between one card leaving a card reader's field and the next arriving
 
@@ -88,6 +96,21 @@ class Behaviour:
     pickups_per_item_per_min: float = 0.2
     putback_probability: float = 0.5
     away_s: tuple[float, float] = (3.0, 30.0)  # how long a picked-up item is off the shelf
+    pick_probability: float = 0.0  # a customer's stop at a shelf includes a pickup
+    min_pick_dwell_s: float = 6.0  # shorter stops pick nothing up
+    restock_s: tuple[float, float] = (60.0, 300.0)  # an item taken away is replaced after
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Ground truth of a customer's hand: ``customer`` took ``item`` from, or put it back on,
+    the shelf of ``zone`` at ``t``."""
+
+    t: float
+    kind: Literal["pickup", "putback"]
+    item: str
+    customer: str
+    zone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +135,7 @@ class Scenario:
     subjects: tuple[Subject, ...]
     visits: tuple[Visit, ...]  # sorted by start
     duration: float
+    moves: tuple[Move, ...] = ()  # customers' pickups and putbacks, sorted by t
     _columns: list[VisitColumns] = field(
         default_factory=list, init=False, repr=False, compare=False
     )  # built on first use; a list because the dataclass is frozen
@@ -174,8 +198,14 @@ class Scenario:
             visits += _shelf_life(
                 rng, raw_id, shelf_zones[n % len(shelf_zones)], duration, behaviour
             )
+        moves: list[Move] = []
+        if behaviour.pick_probability > 0:
+            # A generator of its own: scenarios without picks stay what they were for a seed.
+            items_ = {s.raw_id for s in subjects if s.kind == "item"}
+            picks = _Picks(random.Random(seed ^ PICKS_SEED), visits, items_, behaviour)
+            visits, moves = picks.play()
         visits.sort(key=lambda v: (v.start, v.subject))
-        return cls(tuple(zones), tuple(subjects), tuple(visits), duration)
+        return cls(tuple(zones), tuple(subjects), tuple(visits), duration, tuple(moves))
 
     def present_at(self, t: float) -> dict[str, str]:
         """Subject raw id -> the zone it is in at ``t``; absent subjects are not listed."""
@@ -192,6 +222,7 @@ class Scenario:
                 "zones": list(self.zones),
                 "subjects": [asdict(s) for s in self.subjects],
                 "visits": [asdict(v) for v in self.visits],
+                "moves": [asdict(m) for m in self.moves],
             },
             indent=1,
         )
@@ -209,6 +240,10 @@ class Scenario:
                 for v in doc["visits"]
             ),
             duration=float(doc["duration"]),
+            moves=tuple(
+                Move(float(m["t"]), m["kind"], m["item"], m["customer"], m["zone"])
+                for m in doc.get("moves", [])
+            ),
         )
 
 
@@ -259,3 +294,52 @@ def _item_epc(rng: random.Random, n: int) -> str:
     product = rng.randrange(8)
     item_reference = f"1{12340 + product:05d}"  # indicator digit 1, then the product number
     return Sgtin(FILTER_POS_TRADE_ITEM, DEMO_COMPANY_PREFIX, item_reference, 1000 + n).to_hex()
+
+
+class _Picks:
+    """Customers' pickups carved out of the items' stays on their shelves."""
+
+    def __init__(self, rng: random.Random, visits: list[Visit], items: set[str], b: Behaviour):
+        self._rng, self._b = rng, b
+        self._stays = [v for v in visits if v.subject in items]
+        self._rest = [v for v in visits if v.subject not in items]
+        self._stops = sorted(
+            (
+                v for v in self._rest
+                if v.zone in {s.zone for s in self._stays} and v.end - v.start >= b.min_pick_dwell_s
+            ),
+            key=lambda v: (v.start, v.subject),
+        )  # fmt: skip
+
+    def play(self) -> tuple[list[Visit], list[Move]]:
+        moves: list[Move] = []
+        for stop in self._stops:
+            if self._rng.random() < self._b.pick_probability:
+                moves += self._pick(stop)
+        return self._rest + self._stays, sorted(moves, key=lambda m: m.t)
+
+    def _pick(self, stop: Visit) -> list[Move]:
+        t = self._rng.uniform(stop.start + PICK_MARGIN_S, stop.end - PICK_MARGIN_S)
+        on_shelf = [
+            i for i, v in enumerate(self._stays)
+            if v.zone == stop.zone and v.start + PICK_MARGIN_S <= t <= v.end - PICK_MARGIN_S
+        ]  # fmt: skip
+        if not on_shelf:
+            return []
+        i = self._rng.choice(on_shelf)
+        stay = self._stays[i]
+        pieces = [Visit(stay.subject, stay.zone, stay.start, t)]
+        moves = [Move(t, "pickup", stay.subject, stop.subject, stop.zone)]
+        back = t + self._rng.uniform(*self._b.away_s)
+        # Put back before walking on, when the stop is long enough for the time away (and
+        # before the item's stay ends: another hand may have taken it earlier in time).
+        fits = back <= stop.end - 0.5 and stay.end - back >= MIN_VISIT_S
+        if self._rng.random() < self._b.putback_probability and fits:
+            pieces.append(Visit(stay.subject, stay.zone, back, stay.end))
+            moves.append(Move(back, "putback", stay.subject, stop.subject, stop.zone))
+        else:  # taken away; the staff put another of the same on the shelf later (no Move)
+            restocked = t + self._rng.uniform(*self._b.restock_s)
+            if stay.end - restocked >= MIN_VISIT_S:
+                pieces.append(Visit(stay.subject, stay.zone, restocked, stay.end))
+        self._stays[i : i + 1] = pieces
+        return moves

@@ -145,25 +145,34 @@ def parser() -> argparse.ArgumentParser:
         description="Simulated shop devices on pseudo-terminals, for a daemon to talk to.",
     )
     p.add_argument("--dir", type=Path, help="where the device symlinks go (default: a temp dir)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="draws the scenario (default 1)")
+    p.add_argument(
+        "--broker", default="mqtt://127.0.0.1:1883", metavar="URL",
+        help="mqtt.url of the printed config (default mqtt://127.0.0.1:1883)",
+    )  # fmt: skip
     p.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--scenario-length", type=float, default=3600.0,
                    help="seconds of scenario to draw when --duration is not given")  # fmt: skip
     p.add_argument("--zones", default="entrance,shelf-a,shelf-b",
                    help="comma-separated zone ids; the first is the entrance")  # fmt: skip
-    p.add_argument("--customers", type=int, default=10)
-    p.add_argument("--items", type=int, default=12)
+    p.add_argument("--customers", type=int, default=10, help="customers in the scenario")
+    p.add_argument("--items", type=int, default=12, help="tagged items on the shelves")
     p.add_argument("--card-customers", type=int, default=3,
                    help="customers with 125 kHz EM4100 cards, read at the entrance")  # fmt: skip
-    p.add_argument("--customer-prefix", default="C0FFEE")
+    p.add_argument(
+        "--customer-prefix", default="C0FFEE",
+        help="hex prefix of the UHF loyalty cards' EPCs (tags.customer_prefixes)",
+    )  # fmt: skip
     p.add_argument(
         "--scale-zones", help="zones with a shelf scale, comma-separated (default: all shelves)"
     )
     p.add_argument("--scale-noise-g", type=float, default=None, help="scale noise, grams (sd)")
     p.add_argument("--truth", type=Path, help="write the ground truth JSON here")
-    p.add_argument("--miss-rate", type=float, default=0.1)
-    p.add_argument("--burst-miss", type=float, default=0.6)
-    p.add_argument("--bleed-rate", type=float, default=2.0)
+    p.add_argument("--miss-rate", type=float, default=0.1, help="per-read miss probability")
+    p.add_argument("--burst-miss", type=float, default=0.6,
+                   help="probability that a miss is followed by another")  # fmt: skip
+    p.add_argument("--bleed-rate", type=float, default=2.0,
+                   help="reads per second of a tag by a neighbouring zone's antenna")  # fmt: skip
     p.add_argument("--garbage-rate", type=float, default=0.0, help="fault: noise before frames")
     p.add_argument("--corrupt-rate", type=float, default=0.0, help="fault: frames with bad CRC")
     p.add_argument("--bytewise", action="store_true", help="fault: byte-at-a-time delivery")

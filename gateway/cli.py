@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from drivers.errors import KernelError
 from gateway import __version__
 from gateway.errors import ConfigError, GatewayError
+from gateway.logs import LIFECYCLE
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -26,7 +27,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("gateway.cli")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="silentgate", description="Edge gateway for silent commerce."
     )
@@ -34,18 +35,29 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon in the foreground")
-    run.add_argument("--config", required=True, type=Path, metavar="FILE")
-    run.add_argument("--log-level", default=os.environ.get("SILENTGATE_LOG_LEVEL", "INFO"))
+    run.add_argument("--config", required=True, type=Path, metavar="FILE", help="the config file")
+    run.add_argument(
+        "--log-level", default=os.environ.get("SILENTGATE_LOG_LEVEL", "INFO"),
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR: the least severe level logged "
+        "(default: $SILENTGATE_LOG_LEVEL, else INFO)",
+    )  # fmt: skip
 
     check = sub.add_parser("check-config", help="validate a config file without touching devices")
-    check.add_argument("file", type=Path, metavar="FILE")
+    check.add_argument("file", type=Path, metavar="FILE", help="the config file")
 
     demo = sub.add_parser("demo", help="simulated store: devices, broker, daemon and a live view")
-    demo.add_argument("--duration", type=float, default=None, metavar="S")
+    demo.add_argument(
+        "--duration", type=float, default=None, metavar="S",
+        help="seconds to run once the daemon is ready (default: until Ctrl-C)",
+    )  # fmt: skip
     demo.add_argument("--json", action="store_true", help="one JSON object per line")
-    demo.add_argument("--broker", default=None, metavar="URL", help="use this broker")
-    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--broker", default=None, metavar="URL",
+                      help="use this broker (default: start one)")  # fmt: skip
+    demo.add_argument("--seed", type=int, default=42, help="draws the store's scenario")
     demo.add_argument("--miss-rate", type=float, default=0.2, help="per-read miss probability")
+    demo.add_argument("--web", action="store_true", help="serve the live page on 127.0.0.1")
+    demo.add_argument("--web-port", type=int, default=8080, metavar="N", help="its port")
 
     build = sub.add_parser(
         "build-kernels", help="compile the kernels ahead of time (once per installed version)"
@@ -55,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even if a build exists")
 
     doctor = sub.add_parser("doctor", help="check devices, files, broker, clock and disk")
-    doctor.add_argument("--config", type=Path, default=Path("/etc/silentgate/silentgate.toml"))
+    doctor.add_argument(
+        "--config", type=Path, default=Path("/etc/silentgate/silentgate.toml"), metavar="FILE",
+        help="the daemon's config (default /etc/silentgate/silentgate.toml)",
+    )  # fmt: skip
     doctor.add_argument("--no-broker", action="store_true", help="skip the broker connection")
 
     send = sub.add_parser("send", help="send a command to an output and wait for its result")
@@ -63,19 +78,26 @@ def _parser() -> argparse.ArgumentParser:
 
     add_send_arguments(send)
 
+    request = sub.add_parser(
+        "request", help="ask a gateway for its info or health, a reload or a log level"
+    )
+    from gateway.send import add_request_arguments  # noqa: PLC0415
+
+    add_request_arguments(request)
+
     tail = sub.add_parser("tail", help="print events and status as a central server sees them")
-    tail.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
-    tail.add_argument("--json", action="store_true", help="one JSON object per line")
-    tail.add_argument("--prefix", default="silentcommerce/v1", help="the gateways' topic_prefix")
-    tail.add_argument(
-        "filter", nargs="?", default="+/+/#", metavar="FILTER",
-        help="topic filter below the prefix (default: every store and gateway)",
-    )  # fmt: skip
+    from gateway.tail import add_arguments as add_tail_arguments  # noqa: PLC0415
+
+    add_tail_arguments(tail)
+
+    from central.cli import add_parser as add_central_parser  # noqa: PLC0415
+
+    add_central_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return _COMMANDS[args.command](args)
 
 
@@ -114,10 +136,22 @@ def _send(args: argparse.Namespace) -> int:
     return run_send(args)
 
 
+def _request(args: argparse.Namespace) -> int:
+    from gateway.send import run_request  # noqa: PLC0415
+
+    return run_request(args)
+
+
 def _tail(args: argparse.Namespace) -> int:
     from gateway.tail import run_tail  # noqa: PLC0415
 
     return run_tail(args)
+
+
+def _central(args: argparse.Namespace) -> int:
+    from central.cli import main as central_main  # noqa: PLC0415
+
+    return central_main(args)
 
 
 def _check_config(file: Path) -> int:
@@ -131,9 +165,7 @@ def _check_config(file: Path) -> int:
         return EXIT_USAGE
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
-    config = loaded.config
-    devices = len(config.readers) + len(config.sensors) + len(config.outputs)
-    print(f"{file}: ok ({devices} devices, {len(config.all_zones())} zones)")
+    print(f"{file}: ok ({loaded.config.counts()})")
     return EXIT_OK
 
 
@@ -156,7 +188,7 @@ def _run(file: Path, level: str) -> int:
     try:
         return _start(file)
     except _StoppedWhileStarting as stop:
-        log.info("stopped while starting (%s)", stop)
+        log.info("stopped while starting (%s)", stop, extra=LIFECYCLE)
         return EXIT_OK
 
 
@@ -166,15 +198,15 @@ def _start(file: Path) -> int:
     try:
         loaded = read_config(file)
         for warning in loaded.warnings:
-            log.warning("%s", warning)
+            log.warning("%s", warning, extra=LIFECYCLE)
         _import_daemon()
         asyncio.run(_serve(file, loaded.config))
     except ConfigError as exc:
         for problem in exc.problems:
-            log.error("%s", problem)
+            log.error("%s", problem, extra=LIFECYCLE)
         return EXIT_USAGE
     except (GatewayError, KernelError) as exc:
-        log.error("%s", exc)
+        log.error("%s", exc, extra=LIFECYCLE)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -201,5 +233,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build-kernels": _build_kernels,
     "doctor": _doctor,
     "send": _send,
+    "request": _request,
     "tail": _tail,
+    "central": _central,
 }

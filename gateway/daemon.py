@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Final, assert_never
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Final, assert_never
 
 from drivers.compiled import choice as kernel_choice
 from drivers.compiled import describe as describe_kernels
 from gateway import __version__
 from gateway.clock import Clock, SystemClock
 from gateway.commands import CommandRouter
+from gateway.commands.clocksync import clock_synchronised
+from gateway.commands.ledger import CommandLedger
 from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState, Session
 from gateway.devices.em4100 import Em4100Session
@@ -28,11 +31,13 @@ from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession
 from gateway.eventfactory import EventFactory
-from gateway.events import ActionExecuted
+from gateway.events import ActionExecuted, AnyEvent
 from gateway.fusion import FusionStage
+from gateway.info import gateway_info
 from gateway.kernels.jit import prune_stale as prune_stale_kernels
 from gateway.kernels.warmup import warm_up_or_stop
-from gateway.metrics import MetricsServer, snapshot
+from gateway.logs import LIFECYCLE
+from gateway.metrics import GatewayCollector, MetricsServer, snapshot
 from gateway.notify import Notifier
 from gateway.outbox import Outbox
 from gateway.outputs import Outputs
@@ -40,11 +45,15 @@ from gateway.pipeline import IDLE_WAKE_S, Pipeline
 from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
 from gateway.reads import Subjects
+from gateway.requests import RequestChannel
 from gateway.rules.runtime import LocalRules
 from gateway.shelf import ScaleSpec, SettleParams, ShelfStage
 from gateway.status import StatusBoard
 from gateway.supervise import supervised
-from gateway.uplink import Uplink
+from gateway.uplink import Uplink, topic_base
+
+if TYPE_CHECKING:
+    from gateway.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +83,15 @@ def make_session(device: DeviceConfig, *, clock: Clock, on_weight: WeightSink) -
             assert_never(device)
 
 
+Reload = Callable[[], tuple[list[str], Callable[[], None] | None]]
+
+
 class Daemon:
-    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Config, *, clock: Clock | None = None, reload: Reload | None = None
+    ) -> None:
         self.config = config
+        self._reload = reload
         self.clock = clock or SystemClock()
         self.pseudonymizer = Pseudonymizer.from_file(
             config.privacy.customer_ids, config.privacy.secret_file
@@ -101,7 +116,17 @@ class Daemon:
             trust_unsynchronised_clock=config.commands.trust_unsynchronised_clock,
         )
         self.rules = LocalRules(config, self.outputs, self._action_done, clock=self.clock)
-        self.uplink = Uplink(config, self.outbox, self.status, commands, self.rules.content)
+        requests = RequestChannel(
+            self,
+            CommandLedger(self.outbox),
+            topic_base(config),
+            synchronised=(
+                (lambda: True) if config.commands.trust_unsynchronised_clock else clock_synchronised
+            ),
+        )
+        self.uplink = Uplink(
+            config, self.outbox, self.status, commands, self.rules.content, requests
+        )
         shelf, fusion = self._shelf_stages()
         self.factory = EventFactory(
             store=config.site.store,
@@ -120,7 +145,7 @@ class Daemon:
             on_stored=self.uplink.wake,
             shelf=shelf,
             fusion=fusion,
-            on_events=self.rules.feed,
+            on_events=self._on_events,
             tick_s=config.presence.tick_ms / 1000,
         )
         self.contexts = [self._context(i, d) for i, d in enumerate(self.devices)]
@@ -132,10 +157,15 @@ class Daemon:
         ]
         self.status.telemetry = functools.partial(snapshot, self)
         self.metrics = (
-            MetricsServer(self, config.metrics.host, config.metrics.port)
+            MetricsServer(GatewayCollector(self), config.metrics.host, config.metrics.port)
             if config.metrics.enabled
             else None
         )
+        self.web: WebServer | None = None
+        if config.web.enabled:
+            from gateway.web.server import WebServer  # noqa: PLC0415  (aiohttp: only when on)
+
+            self.web = WebServer(self, config.web)
         self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
 
     def _shelf_stages(self) -> tuple[ShelfStage, FusionStage]:
@@ -179,18 +209,37 @@ class Daemon:
         self.status.set_device(output, state.value, detail)
         self.pipeline.add_event(self.factory.device_status(output, state.value, detail))
 
+    def _on_events(self, events: Sequence[AnyEvent], now: float) -> None:
+        self.rules.feed(events, now)
+        if self.web is not None:
+            self.web.view.on_events(events)
+
+    # -- what gateway requests (gateway.requests) read and do
+
+    def info(self) -> dict[str, object]:
+        return gateway_info(self.config, kernel_choice().mode.value)
+
+    def health(self) -> dict[str, object]:
+        body: dict[str, object] = json.loads(self.status.payload("online"))
+        return body
+
+    def reload(self) -> tuple[list[str], Callable[[], None] | None]:
+        if self._reload is None:
+            return ["this daemon was started without a config file to reload"], None
+        return self._reload()
+
     def _action_done(self, event: ActionExecuted) -> None:
         self.pipeline.add_event(event)
 
     async def serve(self, shutdown: Callable[[], Awaitable[object]], notifier: Notifier) -> None:
-        log.info("silentgate %s starting: %d devices", __version__, len(self.devices))
-        log.info("kernels: %s", describe_kernels())
+        log.info("silentgate %s starting: %s", __version__, self.config.counts(), extra=LIFECYCLE)
+        log.info("kernels: %s", describe_kernels(), extra=LIFECYCLE)
         self.status.kernels = kernel_choice().mode.value
         prune_stale_kernels()  # an upgrade leaves the previous version's compiled kernels behind
         # No compile when the first reads arrive; a stop meanwhile is answered at once.
         if not await warm_up_or_stop(shutdown, notifier):
             self.outbox.close()
-            log.info("stopped while starting")
+            log.info("stopped while starting", extra=LIFECYCLE)
             return
         try:
             async with asyncio.TaskGroup() as outer:
@@ -205,19 +254,29 @@ class Daemon:
                         if self.metrics is not None:
                             # A port already taken must not stop the gateway: retried, logged.
                             inner.create_task(supervised("metrics", self.metrics.run))
+                        if self.web is not None:
+                            # The page never stops the gateway: its failures are retried, logged
+                            # and shown as a status alert.
+                            inner.create_task(
+                                supervised("live page", self.web.run, on_failure=self.web.failed)
+                            )
                         inner.create_task(self._ready_and_watchdog(notifier))
                         inner.create_task(_raise_when(shutdown))
                 except* Shutdown:
-                    log.info("stopping: flushing the pipeline")
+                    log.info("stopping: flushing the pipeline", extra=LIFECYCLE)
                     notifier.stopping()
                 self.pipeline.flush(self.clock.now())
                 if not await self.uplink.drain(STOP_GRACE_S):
                     backlog = self.outbox.backlog().count
-                    log.warning("%d events stay queued in the outbox for the next start", backlog)
+                    log.warning(
+                        "%d events stay queued in the outbox for the next start",
+                        backlog,
+                        extra=LIFECYCLE,
+                    )
                 self.uplink.stop()
         finally:
             self.outbox.close()
-        log.info("stopped")
+        log.info("stopped", extra=LIFECYCLE)
 
     def _start_devices(self, tg: asyncio.TaskGroup) -> None:
         for session, ctx in zip(self.sessions, self.contexts, strict=True):
@@ -235,9 +294,9 @@ class Daemon:
                 for event in self._first_attempts.values():
                     await event.wait()
         except TimeoutError:
-            log.warning("some devices are still starting; reporting ready anyway")
+            log.warning("some devices are still starting; reporting ready anyway", extra=LIFECYCLE)
         states = ", ".join(f"{c.name}={c.state.value}" for c in self.contexts)
-        log.info("ready: %s", states)
+        log.info("ready: %s", states, extra=LIFECYCLE)
         notifier.ready(f"{states}; kernels {kernel_choice().mode}")
         interval = notifier.watchdog_interval_s
         while True:

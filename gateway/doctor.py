@@ -23,13 +23,19 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
+from gateway import brokerclient
 from gateway.config import Config, load_config
-from gateway.errors import ConfigError, SecretError
+from gateway.config.outputs import OpenEPaperLinkOutput
+from gateway.errors import ConfigError, SecretError, UplinkError
 from gateway.privacy import read_secret, secret_warning
 
 MIN_FREE_BYTES: Final = 100 << 20
+# systemd/silentgate.service: StateDirectory=silentgate
+STATE_DIRECTORY: Final = Path("/var/lib/silentgate")
+# Certificates are public; only a private key and a password must be kept from others.
+PUBLIC_FILES: Final = frozenset({"mqtt.ca_file", "mqtt.cert_file"})
 SANE_YEAR: Final = 2025  # a Pi without a real-time clock boots in 1970 until NTP answers
-Level = Literal["ok", "warn", "FAIL"]
+Level = Literal["ok", "note", "warn", "FAIL"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +67,30 @@ def check_port(device_id: str, port: str) -> Finding:
         )  # fmt: skip
     if not os.access(path, os.R_OK | os.W_OK):
         group = _group_of(path)
-        return Finding(
-            "FAIL", name, f"{port} is not readable and writable by this user",
-            f"add the service user to group {group!r} (usermod -aG {group} silentgate)",
-        )  # fmt: skip
+        fix = f"add the service user to group {group!r} (usermod -aG {group} silentgate)"
+        if group == "root":  # membership of root's group would open far more than a port
+            fix = (
+                'give the port a group of its own with a udev rule (GROUP="dialout", '
+                'MODE="0660"; see systemd/99-silentgate.rules); the unit runs with '
+                "SupplementaryGroups=dialout"
+            )
+        return Finding("FAIL", name, f"{port} is not readable and writable by this user", fix)
     kind = "a character device" if stat.S_ISCHR(path.stat().st_mode) else "not a tty device"
     level: Level = "ok" if kind == "a character device" else "warn"
     return Finding(level, name, f"{port} is {kind} and accessible")
+
+
+def check_access_point(output_id: str, url: str) -> Finding:
+    """An OpenEPaperLink access point: does it take a TCP connection."""
+    name = f"device {output_id}"
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=3):
+            return Finding("ok", name, f"{url} accepts connections")
+    except OSError as exc:
+        return Finding(
+            "FAIL", name, f"{url}: {exc}", "is the access point powered and on this network?"
+        )
 
 
 def check_files(config: Config) -> Iterator[Finding]:
@@ -82,6 +105,8 @@ def check_files(config: Config) -> Iterator[Finding]:
             continue
         if not os.access(path, os.R_OK):
             yield Finding("FAIL", key, f"{path} is not readable", "check the path and its group")
+        elif key in PUBLIC_FILES:
+            yield Finding("ok", key, f"{path} is readable")
         elif path.stat().st_mode & 0o007:
             yield Finding("warn", key, f"{path} is readable by everyone", f"chmod o-rwx {path}")
         else:
@@ -106,10 +131,18 @@ def check_secret(path: Path) -> Finding:
 def check_storage(config: Config) -> Iterator[Finding]:
     directory = config.storage.path.parent
     existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("/"))
-    if not os.access(existing, os.W_OK):
+    if existing != directory and directory.is_relative_to(STATE_DIRECTORY):
+        # Before the first start, as the service user: systemd makes it, nobody else may.
+        yield Finding(
+            "note", "storage",
+            f"{directory} does not exist yet: systemd creates it at the first start "
+            f"(StateDirectory=silentgate)",
+        )  # fmt: skip
+    elif not os.access(existing, os.W_OK):
         yield Finding(
             "FAIL", "storage", f"{existing} is not writable",
-            "run as the service user, or let systemd create it (StateDirectory=silentgate)",
+            f"run as the service user, or keep storage.path under {STATE_DIRECTORY}, "
+            "which systemd creates (StateDirectory=silentgate)",
         )  # fmt: skip
     free = shutil.disk_usage(existing).free
     level: Level = "ok" if free >= MIN_FREE_BYTES else "FAIL"
@@ -132,19 +165,12 @@ def check_clock(now: float | None = None) -> Finding:
 async def check_broker(config: Config, timeout: float = 5.0) -> Finding:
     mqtt = config.mqtt
     where = f"{mqtt.host}:{mqtt.port}"
-    password = mqtt.password_file.read_text().strip() if mqtt.password_file else None
     try:
-        async with aiomqtt.Client(
-            mqtt.host, mqtt.port, username=mqtt.username, password=password,
-            identifier=f"{config.client_id}-doctor", timeout=timeout,
-            tls_params=aiomqtt.TLSParameters(
-                ca_certs=str(mqtt.ca_file) if mqtt.ca_file else None,
-                certfile=str(mqtt.cert_file) if mqtt.cert_file else None,
-                keyfile=str(mqtt.key_file) if mqtt.key_file else None,
-            ) if mqtt.tls else None,
-        ):  # fmt: skip
+        async with brokerclient.connected(
+            mqtt, identifier=f"{config.client_id}-doctor", timeout=timeout
+        ):
             return Finding("ok", "broker", f"connected to {where}")
-    except (aiomqtt.MqttError, OSError) as exc:
+    except (aiomqtt.MqttError, OSError, UplinkError) as exc:
         return Finding(
             "FAIL", "broker", f"{where}: {exc}",
             "check mqtt.url, the firewall, and mqtt.username / password_file / TLS files; "
@@ -186,6 +212,11 @@ def run_checks(config: Config, *, broker: bool = True, kernels: bool = True) -> 
     findings = [check_clock()]
     for device in (*config.readers, *config.sensors):
         findings.append(check_port(device.id, device.port))
+    for output in config.outputs:
+        if isinstance(output, OpenEPaperLinkOutput):
+            findings.append(check_access_point(output.id, str(output.url)))
+        else:
+            findings.append(check_port(output.id, output.port))
     findings += check_files(config)
     findings += check_storage(config)
     if broker:

@@ -11,9 +11,11 @@ import math
 from collections.abc import Collection, Sequence
 
 from drivers.epc import decode_sgtin96
+from gateway.attribution import Attribution
 from gateway.clock import Clock
 from gateway.events import (
     AnyEvent,
+    Attributed,
     DeviceStatus,
     ItemMoved,
     PresenceDwell,
@@ -52,9 +54,11 @@ class EventFactory:
         self._pseudonymizer = pseudonymizer
         self._clock = clock
         self._subject_cache: dict[int, Subject] = {}
+        self._attribution = Attribution(subjects)
         subjects.on_release(self._forget)  # a released id will name another subject
 
     def from_transition(self, t: Transition) -> AnyEvent:
+        self._attribution.observe(t)
         common = self._common(t.t, t.zone)
         common["subject"] = self._subject(t.subject)
         if t.kind == TransitionKind.ENTER:
@@ -79,12 +83,18 @@ class EventFactory:
         )
 
     def item_moved(self, move: ItemMove) -> ItemMoved:
+        claim = self._attribution.claim(move.zone, move.t)
+        customer = None
+        if claim is not None:
+            who = self._subject(claim.subject).id
+            customer = Attributed(id=who, candidates=claim.candidates, basis=claim.basis)
         return ItemMoved.model_validate(
             {
                 **self._common(move.t, move.zone),
                 "type": move.kind.value,
                 "subject": self._subject(move.subject),
                 "weight_delta_g": round(move.delta_g, 1),
+                "customer": customer,
             }
         )
 
@@ -113,6 +123,10 @@ class EventFactory:
     def _forget(self, ids: Collection[int]) -> None:
         for index in ids:
             self._subject_cache.pop(index, None)
+
+    def subject(self, index: int) -> Subject:
+        """The subject as events name it: a customer by pseudonym, an item by EPC and GTIN."""
+        return self._subject(index)
 
     def _subject(self, index: int) -> Subject:
         cached = self._subject_cache.get(index)

@@ -74,9 +74,18 @@ class PresenceExit(EventBase):
     since: str
 
 
+class Attributed(_Model):
+    """The customer an item move is attributed to (docs/shelves.md, "Who picked it up")."""
+
+    id: str | None = None  # pseudonymized like every customer id; omitted with customer_ids=omit
+    candidates: int  # customers in the zone at the time
+    basis: Literal["only", "strongest"]
+
+
 class ItemMoved(EventBase):
     type: Literal["item.pickup", "item.putback"]
     weight_delta_g: float | None = None
+    customer: Attributed | None = None  # absent when no customer was in the zone
 
 
 class ShelfWeight(EventBase):

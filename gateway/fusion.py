@@ -20,6 +20,7 @@ the scale saw nothing is not a pickup). Customers' transitions are never conside
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -57,16 +58,26 @@ class FusionStage:
         self._hold_s = max(hold_s, *self._windows.values()) if self._windows else hold_s
         self._transitions: list[Transition] = []
         self._changes: list[WeightChange] = []
+        self._oldest = math.inf  # time of the oldest half waiting (at most: see _expire)
         self.unmatched_transitions = 0
         self.unmatched_changes = 0
 
     def feed(
         self, transitions: Sequence[Transition], changes: Sequence[WeightChange], now: float
     ) -> list[ItemMove]:
-        self._transitions += [t for t in transitions if self._relevant(t)]
-        self._changes += [c for c in changes if c.zone in self._windows]
-        moves = self._match()
-        self._expire(now)
+        """Most runs bring nothing new, and then there is nothing to do: pairs that could be made
+        were made when their second half came, and halves are given up only when due."""
+        fresh_t = [t for t in transitions if self._relevant(t)]
+        fresh_c = [c for c in changes if c.zone in self._windows]
+        moves = []
+        if fresh_t or fresh_c:
+            self._transitions += fresh_t
+            self._changes += fresh_c
+            self._oldest = min(self._oldest, *_times(fresh_t, fresh_c))
+            if self._transitions and self._changes:
+                moves = self._match()
+        if now - self._oldest > self._hold_s:  # as _expire decides, for the oldest half
+            self._expire(now)
         return moves
 
     def pending(self) -> tuple[int, int]:
@@ -111,6 +122,12 @@ class FusionStage:
         self.unmatched_transitions += len(self._transitions) - len(keep_t)
         self.unmatched_changes += len(self._changes) - len(keep_c)
         self._transitions, self._changes = keep_t, keep_c
+        self._oldest = min(_times(keep_t, keep_c), default=math.inf)
+
+
+def _times(transitions: list[Transition], changes: list[WeightChange]) -> list[float]:
+    """What each half's wait is counted from."""
+    return [t.t for t in transitions] + [c.settled_at for c in changes]
 
 
 def _compatible(t: Transition, c: WeightChange) -> bool:

@@ -2,7 +2,8 @@
 
 aiomqtt puts every message it receives into one queue, from paho's read callback on the event
 loop; its own bound, when full, discards with a warning per message. ``InboundQueue`` is that
-queue, with one bounded lane per kind of message (commands, content) and a policy instead:
+queue, with one bounded lane per kind of message (commands, gateway requests, content) and a
+policy instead:
 
 - A message goes to the lane of its topic. One that is larger than the lane allows is refused
   there (its payload is never parsed), as is one whose lane is full: the lane's ``shed`` decides
@@ -43,6 +44,8 @@ import aiomqtt
 
 from gateway.commands.channel import CommandChannel
 from gateway.commands.models import MAX_PAYLOAD_BYTES as MAX_COMMAND_BYTES
+from gateway.requests import MAX_PAYLOAD_BYTES as MAX_REQUEST_BYTES
+from gateway.requests import RequestChannel
 from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
 from gateway.rules.content import ContentSubscription
 from gateway.tokenbucket import TokenBucket
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS_WAITING: Final = 1024  # commands received, not yet screened; more are refused busy
 CONTENT_WAITING: Final = 4096  # content messages not yet applied; more are dropped, counted
+REQUESTS_WAITING: Final = 64  # gateway requests received, not yet screened; more are refused
 CONSUME_BATCH: Final = 256  # messages handled back to back, ~5 ms of bad commands
 # Commands handled per second on average: what a flood of them may cost. On the build machine a
 # message costs ~0.15 ms (two thirds of it paho's decoding), so 2,000 a second hold a third of a
@@ -178,8 +182,9 @@ class Inbound:
         commands: CommandChannel | None,
         content: ContentSubscription | None,
         touch: Callable[[], None],
+        requests: RequestChannel | None = None,
     ) -> None:
-        self.commands, self.content = commands, content
+        self.commands, self.content, self.requests = commands, content, requests
         self._touch = touch  # the status should be published soon
         self.queue = InboundQueue(self._lanes())
         self._failures = Failures()
@@ -211,7 +216,11 @@ class Inbound:
         self._receive(message)
 
     def _is_command(self, message: aiomqtt.Message) -> bool:
-        return self.commands is not None and message.topic.value.startswith(self.commands.prefix)
+        """Commands and gateway requests share the rate: both make the gateway act."""
+        topic = message.topic.value
+        if self.requests is not None and topic.startswith(self.requests.prefix):
+            return True
+        return self.commands is not None and topic.startswith(self.commands.prefix)
 
     def deliver(self, message: aiomqtt.Message) -> None:
         """What paho's read callback and the consumer do with one message, without a
@@ -241,13 +250,20 @@ class Inbound:
 
     def rejections(self) -> dict[str, dict[str, int]]:
         """Messages not handled as asked, by kind and reason (status and metrics)."""
-        out: dict[str, Counter[str]] = {"command": Counter(), "content": Counter()}
+        out: dict[str, Counter[str]] = {
+            "command": Counter(),
+            "content": Counter(),
+            "request": Counter(),
+        }
         if self.commands is not None:
             out["command"].update(self.commands.router.refused_by)
             out["command"]["unanswered"] = self.commands.unanswered
         if self.content is not None:
             out["content"].update(self.content.store.refused_by)
             out["content"]["busy"] = self.content.shed
+        if self.requests is not None:
+            out["request"].update(self.requests.refused_by)
+            out["request"]["unanswered"] = self.requests.unanswered
         for kind, n in self._failures.counts.items():
             out[kind]["handler_error"] = n
         out["other"] = Counter(stray=self.queue.stray)
@@ -257,18 +273,22 @@ class Inbound:
 
     def _receive(self, message: aiomqtt.Message) -> None:
         topic, payload = message.topic.value, bytes(message.payload)
-        commands = self.commands
+        commands, requests = self.commands, self.requests
         is_command = commands is not None and topic.startswith(commands.prefix)
+        is_request = requests is not None and topic.startswith(requests.prefix)
         try:
             if commands is not None and is_command:
                 commands.receive(topic, payload)
+            elif requests is not None and is_request:
+                requests.receive(topic, payload)
             elif self.content is not None:
                 self.content.receive(topic, payload)
                 self._touch()  # its counters changed: published within a second
         except Exception as exc:
             # A bug met by one message is that message's failure: counted and logged, and the
             # connection and the daemon go on (the one broad catch besides supervised).
-            self._failures.record("command" if is_command else "content", topic, exc)
+            kind = "command" if is_command else "request" if is_request else "content"
+            self._failures.record(kind, topic, exc)
             self._touch()
         finally:
             self.queue.done(message)
@@ -280,6 +300,12 @@ class Inbound:
             lanes.append(
                 Lane("command", channel.prefix, COMMANDS_WAITING, MAX_COMMAND_BYTES, channel.refuse)
             )
+        if self.requests is not None:
+            requests = self.requests
+            lanes.append(
+                Lane("request", requests.prefix, REQUESTS_WAITING, MAX_REQUEST_BYTES,
+                     requests.refuse)
+            )  # fmt: skip
         if self.content is not None:
             content = self.content
             lanes.append(

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.config import Config, read_config
 from gateway.errors import ConfigError
+from gateway.logs import LIFECYCLE
 from gateway.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -42,18 +44,29 @@ class Lifecycle:
         self._wake.set()
 
     def request_reload(self) -> None:
+        """SIGHUP: a good config is taken, one with problems is logged and refused."""
+        _problems, start = self.prepare_reload()
+        if start is not None:
+            start()
+
+    def prepare_reload(self) -> tuple[list[str], Callable[[], None] | None]:
+        """Read the config file again: its problems (logged; the daemon keeps running on the
+        previous config), or none and what starts the reload with it."""
         try:
             loaded = read_config(self.file)
         except ConfigError as exc:
-            log.error("reload refused, still running on the previous config:")
+            log.error("reload refused, still running on the previous config:", extra=LIFECYCLE)
             for problem in exc.problems:
-                log.error("%s", problem)
-            return
+                log.error("%s", problem, extra=LIFECYCLE)
+            return [str(problem) for problem in exc.problems], None
         for warning in loaded.warnings:
-            log.warning("%s", warning)
-        log.info("reloading %s", self.file)
+            log.warning("%s", warning, extra=LIFECYCLE)
+        return [], lambda: self._begin_reload(loaded.config)
+
+    def _begin_reload(self, config: Config) -> None:
+        log.info("reloading %s", self.file, extra=LIFECYCLE)
         self.notifier.reload_started()
-        self._reload = loaded.config
+        self._reload = config
         self._wake.set()
 
     async def run(self) -> None:
@@ -61,7 +74,8 @@ class Lifecycle:
         from gateway.daemon import Daemon  # noqa: PLC0415
 
         while True:
-            await Daemon(self.config).serve(self._wait, self.notifier)
+            daemon = Daemon(self.config, reload=self.prepare_reload)
+            await daemon.serve(self._wait, self.notifier)
             if self._stop.is_set() or self._reload is None:
                 return
             self.config, self._reload = self._reload, None

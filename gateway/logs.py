@@ -16,6 +16,10 @@ from typing import Final
 
 _PRIORITY: Final = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
 REPEAT_WINDOW_S: Final = 60.0
+# ``extra=LIFECYCLE``: a line of the daemon's life (starting, ready, connected, reloading,
+# stopping, stopped) that the repeat filter never holds back: a reload is a stop and a start
+# seconds apart, and the journal must show both.
+LIFECYCLE: Final = {"lifecycle": True}
 
 
 class RepeatFilter(logging.Filter):
@@ -35,6 +39,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, str, object], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "lifecycle", False):
+            return True
         # The first argument tells devices apart ("port %s closed"); the rest may vary.
         first_arg = record.args[0] if isinstance(record.args, tuple) and record.args else None
         key = (record.name, str(record.msg), first_arg)

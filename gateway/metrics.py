@@ -163,11 +163,12 @@ def _now() -> float:
 
 
 class MetricsServer:
-    """``GET /metrics`` on the configured address; anything else is a 404."""
+    """``GET /metrics`` on the configured address; anything else is a 404. The collector is the
+    daemon's (``GatewayCollector``) or the central consumer's."""
 
-    def __init__(self, daemon: Daemon, host: str, port: int) -> None:
+    def __init__(self, collector: Collector, host: str, port: int) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(GatewayCollector(daemon))
+        self.registry.register(collector)
         self.host, self.port = host, port
 
     async def run(self) -> None:

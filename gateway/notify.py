@@ -1,5 +1,6 @@
 """systemd's notify protocol (sd_notify(3)): READY=1, WATCHDOG=1, STOPPING=1, STATUS=...,
-EXTEND_TIMEOUT_USEC=... (a start that is slow but making progress asks for more time).
+RELOADING=1 with MONOTONIC_USEC=..., EXTEND_TIMEOUT_USEC=... (a start that is slow but making
+progress asks for more time).
 
 Twenty lines of datagram socket do not justify a dependency. Without ``NOTIFY_SOCKET`` (not
 started by systemd, or ``Type=simple``) every call is a no-op.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 log = logging.getLogger(__name__)
 
@@ -55,5 +57,9 @@ class Notifier:
             self.notify("STOPPING=1", "STATUS=stopping")
 
     def reload_started(self) -> None:
+        """RELOADING=1 with the time it began: systemd 253 and later ignore it without
+        MONOTONIC_USEC (CLOCK_MONOTONIC in microseconds), and ``systemctl reload`` would then
+        return before the reload is done."""
         self.reloading = True
-        self.notify("RELOADING=1", "STATUS=reloading the config")
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading the config")

@@ -31,7 +31,7 @@ from gateway.events import AnyEvent
 from gateway.fusion import FusionStage, ItemMove
 from gateway.outbox import Outbox
 from gateway.presence import PresenceStage
-from gateway.reads import ReadCollector, Subjects
+from gateway.reads import ReadBatch, ReadCollector, Subjects
 from gateway.shelf import ShelfStage, WeightChange, WeightCollector
 from gateway.telemetry import Histogram
 from gateway.transitions import Transition
@@ -76,6 +76,8 @@ class Pipeline:
         self.events_by_type: dict[str, int] = {}
         self.batches = 0
         self.stage_seconds = Histogram()  # presence, shelf and fusion stages, per run
+        # Sees each run's reads while someone watches the live page (gateway/web); else None.
+        self.tap: Callable[[ReadBatch], None] | None = None
 
     def wake(self) -> None:
         """Something arrived: run at the next tick."""
@@ -140,15 +142,20 @@ class Pipeline:
 
     def _process(self, now: float) -> list[AnyEvent]:
         batch = self.collector.drain()
+        if self.tap is not None:
+            self.tap(batch)
         samples = self.weights.drain()
         started = time.perf_counter()
         transitions = self._stage.feed(batch, now)
-        changes = self._shelf.feed(samples, now)
+        changes = self._shelf.feed(samples, now) if samples else []
         moves = self._fusion.feed(transitions, changes, now)
         self.stage_seconds.observe(time.perf_counter() - started)
         self.batches += 1
         self.reads_total += len(batch)
         self.weights_total += len(samples)
+        self.last_run = now
+        if not (transitions or changes or moves or self._extra):
+            return []  # the steady state: reads that only refreshed who is where
         return self._events(transitions, changes, moves, now)
 
     def _events(
@@ -175,7 +182,6 @@ class Pipeline:
         self.events_total += len(events)
         for event in events:
             self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
-        self.last_run = now
         return events
 
     def _append(self, events: list[AnyEvent]) -> None:

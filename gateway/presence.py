@@ -207,9 +207,21 @@ class PresenceStage:
         self.forgotten_total = 0
 
     def feed(self, batch: ReadBatch, now: float) -> list[Transition]:
+        """No reads and no deadline due: nothing can change (the kernel would only find that
+        out), so the kernel is not called."""
+        n = 0
         if len(batch):
             self._check(batch)
             self._state.grow_to(int(batch.subject.max()) + 1)
+            n = self._run(batch, now)
+        elif now >= self._deadline:
+            n = self._run(batch, now)
+        if now >= self._next_sweep:  # after the kernel: this batch's reads count as activity
+            self._forget(now)
+        return self._transitions(n) if n else []
+
+    def _run(self, batch: ReadBatch, now: float) -> int:
+        """The kernel on ``batch``: the transitions it wrote to the output rows."""
         self._reserve(5 * len(batch) + 2 * self._state.capacity)
         st = self._state
         n, self._deadline = feed_kernel(
@@ -217,9 +229,7 @@ class PresenceStage:
             float(now), st.subj, st.cur, st.pair, st.pair_i, self._pool, self._dwell_s,
             self._params, self._out_f, self._out_i,
         )  # fmt: skip
-        if now >= self._next_sweep:  # after the kernel: this batch's reads count as activity
-            self._forget(now)
-        return self._transitions(int(n))
+        return int(n)
 
     @property
     def capacity(self) -> int:
@@ -243,6 +253,12 @@ class PresenceStage:
         """Subject id -> zone id, for every subject currently in a zone."""
         (subjects,) = np.nonzero(self._state.cur != layout.NOWHERE)
         return {int(s): int(self._state.cur[s]) for s in subjects}
+
+    def visits(self) -> dict[int, tuple[int, float]]:
+        """Subject id -> (zone id, when its visit began), for every subject currently in a zone."""
+        st = self._state
+        (subjects,) = np.nonzero(st.cur != layout.NOWHERE)
+        return {int(s): (int(st.cur[s]), float(st.subj[s, layout.SINCE])) for s in subjects}
 
     def _forget(self, now: float) -> None:
         """Forget every subject gone for ``forget_after_s``: its row is reset and its id released.

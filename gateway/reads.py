@@ -1,7 +1,8 @@
 """Reads as the pipeline sees them: batches of parallel numpy arrays.
 
 Card readers hand over one read at a time (``ReadCollector.add``), a UHF reader everything one
-port read decoded at once (``add_many``, columns); the pipeline drains the collector into a
+port read decoded at once (written into the collector's columns by a kernel,
+``gateway.kernels.intern``); the pipeline drains the collector into a
 ``ReadBatch`` and feeds whole batches to the stages, because a numba kernel pays a few
 microseconds per call and almost nothing per read. Raw identifiers (EPCs, card numbers) are
 interned to small integers once, here, so that no stage ever touches a string on the hot path.
@@ -103,17 +104,6 @@ class ReadBatch:
             antenna=np.empty(0, np.int16),
         )
 
-    @classmethod
-    def concat(cls, batches: list[ReadBatch]) -> ReadBatch:
-        return cls(
-            t=np.concatenate([b.t for b in batches]),
-            subject=np.concatenate([b.subject for b in batches]),
-            zone=np.concatenate([b.zone for b in batches]),
-            rssi=np.concatenate([b.rssi for b in batches]),
-            device=np.concatenate([b.device for b in batches]),
-            antenna=np.concatenate([b.antenna for b in batches]),
-        )
-
     def in_time_order(self) -> ReadBatch:
         t = self.t
         if bool(np.all(t[1:] >= t[:-1])):
@@ -144,95 +134,64 @@ class ReadBatch:
         )
 
 
-@dataclass(slots=True)
 class ReadCollector:
-    """Accumulates reads between pipeline runs. Single-threaded: the event loop owns it.
+    """Accumulates reads between pipeline runs in columns that grow as needed, so that a port
+    read's reads are written straight into them by a kernel (``room``, then ``took``) and a
+    card reader's one at a time (``add``). Single-threaded: the event loop owns it."""
 
-    Single reads go to lists; bulk reads stay numpy chunks. Before a chunk is added the pending
-    single reads are sealed into a chunk of their own, so ``drain`` keeps arrival order."""
-
-    _t: list[float] = field(default_factory=list)
-    _subject: list[int] = field(default_factory=list)
-    _zone: list[int] = field(default_factory=list)
-    _rssi: list[float] = field(default_factory=list)
-    _device: list[int] = field(default_factory=list)
-    _antenna: list[int] = field(default_factory=list)
-    _chunks: list[ReadBatch | _Bulk] = field(default_factory=list)
-    _chunked: int = 0
+    def __init__(self, capacity: int = 1024) -> None:
+        self._cols = _columns(capacity)
+        self._n = 0
 
     def add(
         self, t: float, subject: int, zone: int, rssi: float, device: int, antenna: int
     ) -> None:
-        self._t.append(t)
-        self._subject.append(subject)
-        self._zone.append(zone)
-        self._rssi.append(rssi)
-        self._device.append(device)
-        self._antenna.append(antenna)
+        c, n = self.room(1), self._n
+        c.t[n], c.subject[n], c.zone[n] = t, subject, zone
+        c.rssi[n], c.device[n], c.antenna[n] = rssi, device, antenna
+        self._n = n + 1
 
-    def add_many(
-        self,
-        t: float,
-        subject: NDArray[np.int32],
-        zone: NDArray[np.int32],
-        rssi: NDArray[np.float32],
-        device: int,
-        antenna: NDArray[np.int16],
-        ages: NDArray[np.float64] | None = None,
-    ) -> None:
-        """Reads that arrived together (one port read): one device, columns (copied: the caller
-        may reuse its arrays); each read's time is ``t``, less its age where ``ages`` are given
-        (reads that waited in a port's buffer since its last read)."""
-        n = int(subject.shape[0])
-        if not n:
-            return
-        self._seal()
-        # t and device stay scalars until drain: per call, only the columns are copied.
-        times: float | NDArray[np.float64] = t if ages is None else t - ages
-        columns = subject.copy(), zone.copy(), rssi.copy(), antenna.copy()
-        self._chunks.append((times, device, *columns))
-        self._chunked += n
+    def room(self, rows: int) -> ReadBatch:
+        """The columns, with room for ``rows`` more after the ``len(self)`` held: write them
+        there, then say how many (``took``)."""
+        need = self._n + rows
+        capacity = len(self._cols)
+        if need > capacity:
+            while capacity < need:
+                capacity *= 2
+            old, self._cols = self._cols, _columns(capacity)
+            for name in ReadBatch.__slots__:
+                getattr(self._cols, name)[: self._n] = getattr(old, name)[: self._n]
+        return self._cols
+
+    def took(self, rows: int) -> None:
+        self._n += rows
 
     def __len__(self) -> int:
-        return len(self._t) + self._chunked
-
-    def _seal(self) -> None:
-        if self._t:
-            self._chunks.append(
-                ReadBatch.from_columns(
-                    self._t, self._subject, self._zone, self._rssi, self._device, self._antenna
-                )
-            )
-            self._chunked += len(self._t)
-            self._t, self._subject, self._zone = [], [], []
-            self._rssi, self._device, self._antenna = [], [], []
+        return self._n
 
     def drain(self) -> ReadBatch:
-        """Everything added since the last drain, oldest first."""
-        self._seal()
-        chunks, self._chunks, self._chunked = self._chunks, [], 0
-        batches = [c if isinstance(c, ReadBatch) else _expand(c) for c in chunks]
-        if len(batches) <= 1:
-            return batches[0] if batches else ReadBatch.empty()
-        # Chunks of several ports read at one tick overlap in time: sorted (stable) into one.
-        return ReadBatch.concat(batches).in_time_order()
+        """Everything added since the last drain, oldest first (copied: the columns are
+        reused). Reads of several ports read at one tick overlap in time: sorted (stable)."""
+        n, self._n = self._n, 0
+        if not n:
+            return _NONE
+        c = self._cols
+        return ReadBatch(
+            c.t[:n].copy(), c.subject[:n].copy(), c.zone[:n].copy(), c.rssi[:n].copy(),
+            c.device[:n].copy(), c.antenna[:n].copy(),
+        ).in_time_order()  # fmt: skip
 
 
-# One add_many call: t (one for all, or a column), device, then subject, zone, rssi, antenna.
-_Bulk = tuple[
-    float | NDArray[np.float64], int, NDArray[np.int32], NDArray[np.int32],
-    NDArray[np.float32], NDArray[np.int16],
-]  # fmt: skip
+_NONE: Final = ReadBatch.empty()  # what an empty drain returns (nothing reads can be written to)
 
 
-def _expand(bulk: _Bulk) -> ReadBatch:
-    t, device, subject, zone, rssi, antenna = bulk
-    n = subject.shape[0]
+def _columns(capacity: int) -> ReadBatch:
     return ReadBatch(
-        t=t if isinstance(t, np.ndarray) else np.full(n, t, np.float64),
-        subject=subject.astype(np.int32, copy=False),
-        zone=zone.astype(np.int32, copy=False),
-        rssi=rssi.astype(np.float32, copy=False),
-        device=np.full(n, device, np.int32),
-        antenna=antenna.astype(np.int16, copy=False),
+        t=np.empty(capacity, np.float64),
+        subject=np.empty(capacity, np.int32),
+        zone=np.empty(capacity, np.int32),
+        rssi=np.empty(capacity, np.float32),
+        device=np.empty(capacity, np.int32),
+        antenna=np.empty(capacity, np.int16),
     )

@@ -62,13 +62,18 @@ class Score:
             f"visits: {self.true_visits} true, {self.detected_visits} detected, "
             f"{self.matched} matched; precision {self.precision:.3f} recall {self.recall:.3f} "
             f"F1 {self.f1:.3f}\n"
-            f"latency (s, p50/p95): enter {self.enter_latency_p50:.2f}/{self.enter_latency_p95:.2f}"
-            f"  exit {self.exit_latency_p50:.2f}/{self.exit_latency_p95:.2f}"
-            f"  dwell error {self.dwell_error_p50:.2f}/{self.dwell_error_p95:.2f}"
+            f"latency (s, p50/p95): enter {_pair(self.enter_latency_p50, self.enter_latency_p95)}"
+            f"  exit {_pair(self.exit_latency_p50, self.exit_latency_p95)}"
+            f"  dwell error {_pair(self.dwell_error_p50, self.dwell_error_p95)}"
         )
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+def _pair(p50: float, p95: float) -> str:
+    """``0.15/0.29``; a dash for a figure without samples (no visit ended before a Ctrl-C)."""
+    return "/".join("-" if math.isnan(v) else f"{v:.2f}" for v in (p50, p95))
 
 
 def _iou(true: TrueVisit, det: DetectedVisit, horizon: float) -> float:
@@ -182,3 +187,63 @@ def visits_from_transitions(
         for s, (tr, at) in open_.items()
     ]
     return visits
+
+
+# -- who picked it up ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrueMove:
+    t: float
+    kind: str  # "pickup" | "putback"
+    item: str
+    customer: str  # as the events name customers (the pseudonym, by default)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionScore:
+    true_moves: int
+    detected: int  # item events of the kinds scored
+    matched: int  # detected events paired with a true move of the same item and kind
+    named: int  # matched events that name a customer
+    correct: int  # ... the customer who really moved the item
+
+    @property
+    def accuracy(self) -> float:
+        """Of the matched moves, the share attributed to the right customer."""
+        return self.correct / self.matched if self.matched else math.nan
+
+    def summary(self) -> str:
+        return (
+            f"pickups and putbacks: {self.true_moves} true, {self.detected} detected, "
+            f"{self.matched} matched; attributed to the right customer {self.correct} of "
+            f"{self.matched} ({self.accuracy:.3f}), to someone else {self.named - self.correct}"
+        )
+
+
+def score_attribution(
+    truth: Sequence[TrueMove], events: Iterable[Mapping[str, object]], window_s: float = 5.0
+) -> AttributionScore:
+    """Item events paired with true moves of the same item and kind within ``window_s``,
+    closest first; then whether each pair names the true customer."""
+    detected = [e for e in events if e.get("type") in ("item.pickup", "item.putback")]
+    candidates = sorted(
+        (abs(_time(e["ts"]) - m.t), i, j)
+        for i, m in enumerate(truth)
+        for j, e in enumerate(detected)
+        if e["type"] == f"item.{m.kind}" and _subject_id(e) == m.item
+        and abs(_time(e["ts"]) - m.t) <= window_s
+    )  # fmt: skip
+    used_true: set[int] = set()
+    used_det: set[int] = set()
+    named = correct = 0
+    for _, i, j in candidates:
+        if i in used_true or j in used_det:
+            continue
+        used_true.add(i)
+        used_det.add(j)
+        customer = detected[j].get("customer")
+        who = customer.get("id") if isinstance(customer, Mapping) else None
+        named += who is not None
+        correct += who == truth[i].customer
+    return AttributionScore(len(truth), len(detected), len(used_true), named, correct)

@@ -42,6 +42,7 @@ class StatusBoard:
         # Inbound MQTT figures (the uplink's): messages refused, shed or failed by kind and
         # reason under "inbound_rejected", the content cache's size under "content".
         self.inbound: Callable[[], dict[str, object]] | None = None
+        self._alerts: dict[str, str] = {}  # by the part that raised it (the live page's port)
         self._changed = True
 
     @property
@@ -80,7 +81,7 @@ class StatusBoard:
             body["outbox"] = outbox_figures(backlog, now)
             body["storage"] = storage_figures(backlog.storage)
             self._published_storage = backlog.storage.state
-            alerts = outbox_alerts(backlog)
+            alerts = [*outbox_alerts(backlog), *self._alerts.values()]
             if alerts:
                 body["alerts"] = alerts
             counters: dict[str, object] = dict(self.counters)
@@ -92,6 +93,16 @@ class StatusBoard:
                 body["counters"] = counters
         self.changed = False
         return json.dumps(body, separators=(",", ":"))
+
+    def set_alert(self, source: str, text: str | None) -> None:
+        """A sentence under ``alerts`` for ``source`` until it is set to None."""
+        if self._alerts.get(source) == text:
+            return
+        if text is None:
+            del self._alerts[source]
+        else:
+            self._alerts[source] = text
+        self.changed = True
 
     def touch(self) -> None:
         """Publish soon (within a second): a figure changed that a dashboard should see."""

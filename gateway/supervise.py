@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Backoff:
-    """Exponential backoff with full jitter, capped."""
+    """Exponential backoff with equal jitter, capped: each wait is drawn from [ceiling/2,
+    ceiling], the ceiling doubling from ``initial`` to ``cap``. Half the wait is kept so that a
+    dead device or broker is never retried at once; the other half spreads a shop's retries."""
 
     initial: float = 0.5
     cap: float = 30.0
@@ -32,7 +34,8 @@ class Backoff:
 
     def next(self) -> float:
         ceiling = min(self.cap, self.initial * self.factor**self._attempt)
-        self._attempt += 1
+        if ceiling < self.cap:  # beyond it the count would only overflow (2.0**1024, 8 h in)
+            self._attempt += 1
         return self.rng.uniform(ceiling / 2, ceiling)
 
     def reset(self) -> None:

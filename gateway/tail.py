@@ -1,8 +1,9 @@
 """``silentgate tail``: a central-side subscriber that prints what the gateways publish.
 
-It accepts both event forms of docs/contract.md, "MQTT" (one event per ``P/event/{type}``
-message, or a JSON array on ``P/events``) and the retained ``P/status``. Human output is one short
-line per message; ``--json`` prints one JSON object per line: the event itself, or
+It accepts both event forms of docs/contract.md, "MQTT" (one event per
+``P/event/{family}/{name}`` message, or a JSON array on ``P/events``) and the retained
+``P/status``. Human output is one short line per message; ``--json`` prints one JSON object per
+line: the event itself, or
 ``{"status": ..., "topic": ...}``.
 """
 
@@ -13,11 +14,17 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Final
 
 import aiomqtt
 
+from gateway.brokerclient import add_arguments as add_broker_arguments
+from gateway.brokerclient import connected, tool_config
+from gateway.config.mqtt import MqttConfig
+from gateway.errors import ConfigError, UplinkError
+from gateway.topics import filter_problem
+
+DEFAULT_PREFIX: Final = "silentcommerce/v1"
 Printer = Callable[[str, dict[str, Any]], None]
 
 
@@ -27,12 +34,13 @@ def decode_message(topic: str, payload: bytes) -> list[tuple[str, dict[str, Any]
         body = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return []
-    if topic.endswith("/status") and isinstance(body, dict):
-        return [("status", body)]
     if isinstance(body, list):
         return [("event", e) for e in body if isinstance(e, dict)]
+    # An event has a seq; P/event/device/status ends like P/status but is an event.
     if isinstance(body, dict) and "seq" in body:
         return [("event", body)]
+    if topic.endswith("/status") and isinstance(body, dict):
+        return [("status", body)]
     return []
 
 
@@ -64,8 +72,30 @@ def format_event(event: dict[str, Any]) -> str:
 
 
 def format_status(topic: str, status: dict[str, Any]) -> str:
-    devices = " ".join(f"{k}={v}" for k, v in (status.get("devices") or {}).items())
-    return f"{topic}: {status.get('state')} {devices}".rstrip()
+    """One line: state, outbox backlog and the age of its oldest event, storage, devices and
+    every alert; what an online status lacks (an offline one) is left out."""
+    parts = [f"{topic}: {_shown(status.get('state'))}"]
+    outbox = status.get("outbox")
+    if isinstance(outbox, dict):
+        age = outbox.get("oldest_age_s")
+        oldest = f" (oldest {age:.1f} s)" if isinstance(age, int | float) and age > 0 else ""
+        parts.append(f"backlog {_shown(outbox.get('backlog'))}{oldest}")
+    storage = status.get("storage")
+    if isinstance(storage, dict):
+        reason = f" ({_shown(storage['reason'])})" if storage.get("reason") else ""
+        parts.append(f"storage {_shown(storage.get('state'))}{reason}")
+    devices = status.get("devices")
+    if isinstance(devices, dict) and devices:
+        parts.append(" ".join(f"{_shown(k)}={_shown(v)}" for k, v in devices.items()))
+    alerts = status.get("alerts")
+    if isinstance(alerts, list) and alerts:
+        parts.append("alerts: " + "; ".join(_shown(a) for a in alerts))
+    return " ".join(parts)
+
+
+def _shown(value: object) -> str:
+    """A value from the broker on one line of a terminal: control characters become spaces."""
+    return "".join(c if c.isprintable() else " " for c in str(value))
 
 
 def human_printer(kind: str, obj: dict[str, Any]) -> None:
@@ -82,11 +112,13 @@ def json_printer(kind: str, obj: dict[str, Any]) -> None:
 
 
 async def subscribe(
-    broker: str, topic_filter: str, on_message: Printer, ready: asyncio.Event | None = None
+    broker: str | MqttConfig,
+    topic_filter: str,
+    on_message: Printer,
+    ready: asyncio.Event | None = None,
 ) -> None:
-    parts = urlsplit(broker)
-    port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-    async with aiomqtt.Client(parts.hostname or "127.0.0.1", port) as client:
+    """Print what arrives on ``topic_filter``; ``broker`` is a URL or a whole ``[mqtt]``."""
+    async with connected(broker) as client:
         await client.subscribe(topic_filter, qos=1)
         if ready is not None:
             ready.set()
@@ -98,14 +130,43 @@ async def subscribe(
                 on_message(kind, obj)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_broker_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--prefix", default=None, type=_topic_filter,
+        help=f"the gateways' topic_prefix (default: the config's, else {DEFAULT_PREFIX})",
+    )  # fmt: skip
+    parser.add_argument(
+        "filter", nargs="?", default="+/+/#", metavar="FILTER", type=_topic_filter,
+        help="MQTT topic filter below the prefix, e.g. store-042/+/event/presence/# "
+        "(default: every store and gateway)",
+    )  # fmt: skip
+
+
+def _topic_filter(text: str) -> str:
+    """A filter the broker would take, or a usage error that says why not."""
+    problem = filter_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an MQTT topic filter: {problem}")
+    return text
+
+
 def run_tail(args: argparse.Namespace) -> int:
-    printer = json_printer if args.json else human_printer
-    topic_filter = f"{args.prefix}/{args.filter}"
     try:
-        asyncio.run(subscribe(args.broker, topic_filter, printer))
+        config, mqtt = tool_config(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    printer = json_printer if args.json else human_printer
+    prefix = args.prefix or (DEFAULT_PREFIX if config is None else mqtt.topic_prefix)
+    topic_filter = f"{prefix}/{args.filter}"
+    try:
+        asyncio.run(subscribe(mqtt, topic_filter, printer))
     except KeyboardInterrupt:
         return 0
-    except aiomqtt.MqttError as exc:
-        print(f"silentgate tail: {args.broker}: {exc}", file=sys.stderr)
+    except (aiomqtt.MqttError, UplinkError) as exc:
+        print(f"silentgate tail: {mqtt.url}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -28,6 +28,7 @@ will, so without it the status would say online after the daemon had gone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -37,23 +38,25 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway import brokerclient
 from gateway.commands.channel import REFUSALS_MAX, RESULTS_MAX, CommandChannel
 from gateway.commands.router import CommandRouter
 from gateway.config import Config
-from gateway.config.mqtt import read_password, tls_context
 from gateway.inbound import Acks, Inbound
+from gateway.logs import LIFECYCLE
 from gateway.outbox import Outbox, Row
+from gateway.requests import RequestChannel
 from gateway.rules.content import ContentStore, ContentSubscription
 from gateway.status import REFRESH_S, StatusBoard
 from gateway.supervise import Backoff
 from gateway.telemetry import Histogram
+from gateway.topics import event_topic
 
 log = logging.getLogger(__name__)
 
 ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
 PUBLISH_TIMEOUT_S: Final = 30.0
 PAGE_ROWS_MAX: Final = 10_000
-_BAD_PROTOCOL_CODES: Final = (1, 0x84)  # v3 CONNACK rc 1, v5 reason 0x84
 _REFUSED_CREDENTIALS_CODES: Final = (4, 5, 0x86, 0x87)  # v3 rc 4/5, v5 0x86/0x87
 # The largest packet the broker may send us (v5 CONNECT property): a command (4 KiB) or a
 # content message (2 KiB) with its topic and properties fits many times over.
@@ -81,6 +84,7 @@ class Uplink:
         status: StatusBoard,
         commands: CommandRouter | None = None,
         content: ContentStore | None = None,
+        requests: RequestChannel | None = None,
     ) -> None:
         self._config = config
         self._outbox = outbox
@@ -90,14 +94,11 @@ class Uplink:
             None if commands is None else CommandChannel(commands, self.base, self._on_result)
         )
         self._content = None if content is None else ContentSubscription(content, self.base)
-        self.inbound = Inbound(self._commands, self._content, status.touch)
+        self._requests = requests
+        self.inbound = Inbound(self._commands, self._content, status.touch, requests)
         self._reasons: set[str] = set()  # connection errors logged at WARNING once
         status.inbound = self.inbound.figures
-        self._protocol = (
-            aiomqtt.ProtocolVersion.V311
-            if config.mqtt.protocol == "3.1.1"
-            else aiomqtt.ProtocolVersion.V5
-        )
+        self._protocol = brokerclient.protocol_version(config.mqtt)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._acked: list[int] = []
@@ -116,10 +117,12 @@ class Uplink:
         """Connect, publish, reconnect; returns only after ``stop()``. Commands run beside the
         connections and are cancelled with the uplink."""
         async with asyncio.TaskGroup() as tg:
-            commands = None if self._commands is None else tg.create_task(self._commands.run())
+            beside = [tg.create_task(self._commands.run())] if self._commands else []
+            if self._requests is not None:
+                beside.append(tg.create_task(self._requests.run()))
             await self._connections()
-            if commands is not None:
-                commands.cancel()
+            for task in beside:
+                task.cancel()
 
     async def _connections(self) -> None:
         while not self._stop.is_set():
@@ -169,7 +172,7 @@ class Uplink:
             )
         elif self._config.mqtt.protocol != "auto":
             self._log_reason(exc)
-        elif code in _BAD_PROTOCOL_CODES and v5:
+        elif code in brokerclient.BAD_PROTOCOL_CODES and v5:
             log.info("broker %s refused MQTT v5; falling back to 3.1.1", self._where())
             self._protocol = aiomqtt.ProtocolVersion.V311
         elif rc is None and "timed out" in str(exc) and not self._proven:
@@ -202,7 +205,9 @@ class Uplink:
             client.pending_calls_threshold = (
                 4 * self._config.mqtt.inflight + RESULTS_MAX + REFUSALS_MAX
             )
-            log.info("connected to %s (MQTT %s)", self._where(), self._protocol_name())
+            log.info(
+                "connected to %s (MQTT %s)", self._where(), self._protocol_name(), extra=LIFECYCLE
+            )
             self.inbound.bind(_manual_acks(client))
             try:
                 await self._serve(client)
@@ -230,6 +235,10 @@ class Uplink:
                     window = self._config.mqtt.inflight
                     results = self._commands.publish_results(client, window, self._json_properties)
                     tg.create_task(results)
+                if self._requests is not None:
+                    await client.subscribe(self._requests.topic_filter, qos=1)
+                    tg.create_task(self._requests.publish_responses(client))
+                    await self._publish_info(client, self._requests)
                 # Online once subscribed: a central server that sees it can send commands.
                 await self._publish_status(client, "online")
                 tg.create_task(self._status_loop(client))
@@ -239,13 +248,15 @@ class Uplink:
     async def _say_offline(self, client: aiomqtt.Client, why: BaseException | None) -> None:
         """The retained offline status, within OFFLINE_TIMEOUT_S; best effort."""
         if why is not None:
-            log.error("uplink ending (%s); publishing the offline status", _describe(why))
+            log.error(
+                "uplink ending (%s); publishing the offline status", _describe(why), extra=LIFECYCLE
+            )
         try:
             async with asyncio.timeout(OFFLINE_TIMEOUT_S):
                 await self._publish_status(client, "offline")
         except (aiomqtt.MqttError, TimeoutError) as exc:
             log.warning("could not publish the offline status: %s", exc or "timed out")
-        log.info("disconnecting from %s", self._where())
+        log.info("disconnecting from %s", self._where(), extra=LIFECYCLE)
 
     async def _stop_on_request(self) -> None:
         await self._stop.wait()
@@ -289,7 +300,8 @@ class Uplink:
                 topic = f"{self.base}/events"
                 payload = "[" + ",".join(r.body for r in rows) + "]"
             else:
-                topic, payload = f"{self.base}/event/{rows[0].type}", rows[0].body
+                style = self._config.mqtt.event_topics
+                topic, payload = event_topic(self.base, rows[0].type, style), rows[0].body
             started = time.perf_counter()
             await client.publish(
                 topic,
@@ -320,6 +332,18 @@ class Uplink:
             if self._status.changed or idle >= REFRESH_S:
                 await self._publish_status(client, "online")
                 idle = 0.0
+
+    async def _publish_info(self, client: aiomqtt.Client, requests: RequestChannel) -> None:
+        """The retained ``P/info``, at every connect: what a central server needs to know of
+        the gateway before anything else (versions, zones, antennas, outputs, config digest)."""
+        await client.publish(
+            f"{self.base}/info",
+            json.dumps(requests.gateway.info(), separators=(",", ":")),
+            qos=1,
+            retain=True,
+            properties=self._json_properties(),
+            timeout=PUBLISH_TIMEOUT_S,
+        )
 
     async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
         await client.publish(
@@ -371,17 +395,11 @@ class Uplink:
         will = aiomqtt.Will(
             f"{self.base}/status", self._status.payload("offline"), qos=1, retain=True
         )
-        return aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
+        return brokerclient.client(
+            mqtt,
+            self._protocol,
             identifier=self._config.client_id,
-            username=mqtt.username,
-            password=read_password(mqtt),
-            protocol=self._protocol,
             will=will,
-            keepalive=mqtt.keepalive_s,
-            tls_context=tls_context(mqtt),
-            timeout=10.0,
             max_inflight_messages=mqtt.inflight,
             # aiomqtt calls it with maxsize; every connection shares the one bounded queue.
             queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", self.inbound.queue.make),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["gateway", "drivers", "firmware_sim", "tests", "bench"]
+SOURCES = ["gateway", "drivers", "firmware_sim", "central", "tests", "bench"]
 pytestmark = pytest.mark.timeout(600)
 
 

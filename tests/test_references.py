@@ -24,7 +24,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 # A path token is not glued to a longer path or word on its left ("libnfc/drivers/pn532_uart.c"
 # is upstream code, not our drivers/ folder) and is not a link target (LINK resolves those).
 _TOP = "|".join(re.escape(d) for d in TOP_LEVEL)
-REPO_PATH = re.compile(rf"(?<![\w./-])(?<!\]\()((?:{_TOP})/(?:[\w./*-]|\{{[\w.,-]*\}})*)")
+REPO_PATH = re.compile(rf"(?<![\w./-])(?<!\]\()((?:{_TOP})/(?:[\w./*@-]|\{{[\w.,-]*\}})*)")
 BARE_MD = re.compile(r"(?<![\w./-])([\w-]+\.md)\b")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # A section cited after a page, by number ("thingmagic.md 1.9", "section 3") or by heading.

@@ -8,6 +8,7 @@ has it (AVR ``_crc_ccitt_update`` is the reflected cousin; STM32's CRC unit and 
 
 from __future__ import annotations
 
+import binascii
 from typing import Final
 
 CRC16_POLY: Final = 0x1021
@@ -15,20 +16,6 @@ CRC16_INIT: Final = 0xFFFF
 CRC16_CHECK: Final = 0x29B1  # crc16_ccitt_false(b"123456789")
 
 
-def _table() -> tuple[int, ...]:
-    out = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC16_POLY) if crc & 0x8000 else crc << 1
-        out.append(crc & 0xFFFF)
-    return tuple(out)
-
-
-_TABLE: Final = _table()
-
-
 def crc16_ccitt_false(data: bytes | bytearray | memoryview, crc: int = CRC16_INIT) -> int:
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[(crc >> 8) ^ byte]
-    return crc
+    # binascii's CRC-CCITT (XMODEM's, in C) is this CRC given the 0xFFFF start.
+    return binascii.crc_hqx(data, crc)

@@ -441,10 +441,3 @@ class Scanner:
 def scan(buf: bytes) -> Scan:
     """One-off scan; a session keeps a ``Scanner`` to reuse its columns."""
     return Scanner(capacity_for(len(buf))).scan(buf)
-
-
-def warm_up() -> None:
-    """Compile (or load from numba's cache) before the first reader streams."""
-    from drivers.thingmagic.records import encode_keepalive  # noqa: PLC0415
-
-    scan(encode_keepalive().to_bytes() + b"\xff\x00")

@@ -20,6 +20,7 @@ from gateway.config.sections import (
     SiteConfig,
     StorageConfig,
     TagsConfig,
+    WebConfig,
     ZoneConfig,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "StorageConfig",
     "TagsConfig",
     "ThingMagicReader",
+    "WebConfig",
     "ZoneConfig",
     "load_config",
     "parse_config",

@@ -99,6 +99,8 @@ class ModbusScaleSensor(_SerialDevice):
     tare_on_start: bool = False
     use_fc06: bool = False  # write the command register with FC06 instead of FC16
     poll_hz: Annotated[float, Field(gt=0, le=50)] = 10.0
+    # While the load is still (gateway/devices/pace.py); poll_hz again as soon as it moves.
+    idle_poll_hz: Annotated[float, Field(gt=0, le=50)] = 2.0
     timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
     max_lost_polls: Annotated[int, Field(ge=1, le=100)] = 5
     # Settling (gateway/shelf.py) and fusion (gateway/fusion.py).

@@ -188,6 +188,11 @@ def _file_problems(config: Config) -> list[Located]:
             read_secret(config.privacy.secret_file)
         except SecretError as exc:
             problems.append((("privacy", "secret_file"), str(exc)))
+    if config.web.password_file is not None:
+        try:
+            read_secret(config.web.password_file)
+        except SecretError as exc:
+            problems.append((("web", "password_file"), str(exc)))
     why = _storage_problem(config.storage.path)
     if why is not None:
         problems.append((("storage", "path"), why))
@@ -195,10 +200,13 @@ def _file_problems(config: Config) -> list[Located]:
 
 
 def _file_warnings(config: Config) -> list[Located]:
-    if config.privacy.customer_ids != "hmac-sha256":
-        return []
-    why = secret_warning(config.privacy.secret_file)
-    return [] if why is None else [(("privacy", "secret_file"), why)]
+    """Secrets readable by more than the service: the privacy secret and the page's password."""
+    named: list[tuple[Loc, Path]] = []
+    if config.privacy.customer_ids == "hmac-sha256":
+        named.append((("privacy", "secret_file"), config.privacy.secret_file))
+    if config.web.password_file is not None:
+        named.append((("web", "password_file"), config.web.password_file))
+    return [(loc, why) for loc, path in named if (why := secret_warning(path)) is not None]
 
 
 def _mqtt_files(config: Config) -> list[tuple[Loc, Path]]:

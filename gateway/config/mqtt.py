@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from gateway.config.base import FilePath, Model
 from gateway.errors import UplinkError
+from gateway.topics import EventTopics
 
 
 class MqttConfig(Model):
@@ -26,6 +27,9 @@ class MqttConfig(Model):
     # Events per P/events message; 0 publishes one event per P/event/{type} message.
     batch: Annotated[int, Field(ge=0, le=1000)] = 0
     inflight: Annotated[int, Field(ge=1, le=1000)] = 64  # unacknowledged QoS 1 publishes at once
+    # P/event/presence/enter (levels), or P/event/presence.enter (dotted: the form before
+    # contract v2, for consumers still subscribed to it).
+    event_topics: EventTopics = "levels"
 
     @field_validator("url")
     @classmethod

@@ -18,6 +18,7 @@ from gateway.config.sections import (
     SiteConfig,
     StorageConfig,
     TagsConfig,
+    WebConfig,
     ZoneConfig,
 )
 
@@ -35,6 +36,7 @@ class Config(Model):
     outputs: list[OutputConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
     metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
     commands: CommandsConfig = CommandsConfig()
 
     @model_validator(mode="after")
@@ -42,6 +44,17 @@ class Config(Model):
         if not self.readers and not self.sensors:
             raise ValueError("at least one [[readers]] or [[sensors]] entry is required")
         return self
+
+    def counts(self) -> str:
+        """What ``check-config`` reports and ``run`` starts with, counted the same way:
+        "4 devices, 3 outputs, 5 zones" (devices are readers and sensors), "1 device, ..."."""
+        devices = len(self.readers) + len(self.sensors)
+        counted = [
+            (devices, "device"),
+            (len(self.outputs), "output"),
+            (len(self.all_zones()), "zone"),
+        ]
+        return ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counted)
 
     def all_zones(self) -> list[ZoneConfig]:
         """Declared zones, then zones named by devices but not declared, with defaults."""

@@ -1,13 +1,14 @@
-"""The small sections: ``[site]``, ``[storage]``, ``[privacy]``, ``[tags]``, ``[presence]`` and
-``[[zones]]``."""
+"""The small sections: ``[site]``, ``[storage]``, ``[privacy]``, ``[tags]``, ``[presence]``,
+``[[zones]]``, ``[metrics]``, ``[web]`` and ``[commands]``."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.config.base import FilePath, Model, Name, ZoneId
 from gateway.events import EVENT_TYPES
@@ -73,8 +74,9 @@ class PresenceConfig(Model):
     # ever seen. Read again later, it is a new subject with a fresh presence.enter.
     forget_after_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 3600.0
     # Streaming readers are read, and the pipeline runs, once per tick: a read waits up to this
-    # long, against CPU (docs/benchmarks.md). 10 keeps a shelf display's reaction under 20 ms.
-    tick_ms: Annotated[float, Field(ge=1, le=1000)] = 50.0
+    # long, against CPU (docs/benchmarks.md: 80 keeps read -> event p99 under 100 ms at a
+    # store's load; 10 keeps a shelf display's reaction near 20 ms, at several times the CPU).
+    tick_ms: Annotated[float, Field(ge=1, le=1000)] = 80.0
 
 
 class ZoneConfig(Model):
@@ -89,6 +91,38 @@ class MetricsConfig(Model):
     enabled: bool = False
     host: str = "127.0.0.1"  # the address to listen on
     port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0 picks a free port
+
+
+class WebConfig(Model):
+    """The installer's live page (docs/installation.md 6). Off by default; on a
+    loopback address it is open to whoever can reach it there, on any other address it asks
+    for the password in ``password_file`` (HTTP Basic, any user name), and ``check-config``
+    refuses a non-loopback ``host`` without one. The file is checked like the privacy secret:
+    a regular file of at least 16 bytes, a warning when others may read it."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # the address to listen on; 0.0.0.0 for every interface
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0 picks a free port
+    # The page's password (required unless host is a loopback address).
+    password_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _password_off_loopback(self) -> WebConfig:
+        if self.password_file is None and not is_loopback(self.host):
+            raise ValueError(
+                f"web.host {self.host!r} is not a loopback address: set web.password_file"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can connect to ``host``: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
 
 
 class CommandsConfig(Model):

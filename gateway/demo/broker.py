@@ -39,13 +39,23 @@ class BrokerProcess:
     """A broker child process on 127.0.0.1:``port``; ``restart()`` keeps the port."""
 
     def __init__(
-        self, kind: BrokerKind | None = None, port: int | None = None, *, own_session: bool = False
+        self,
+        kind: BrokerKind | None = None,
+        port: int | None = None,
+        *,
+        own_session: bool = False,
+        persistent: bool = False,
+        extra_config: str = "",
     ) -> None:
         """``own_session``: start the broker in its own session, so that Ctrl-C in a terminal
         (a signal to the whole foreground process group) does not take it away before its owner
         has finished with it; the owner stops it on the way out (the demo), and the broker ends
-        with its owner's process if that is killed outright (gateway/demo/lifeline.py)."""
+        with its owner's process if that is killed outright (gateway/demo/lifeline.py).
+        ``persistent`` (mosquitto): sessions and their queued messages survive ``restart()``, as
+        on a production broker. ``extra_config``: more mosquitto.conf lines (benchmarks)."""
         self.own_session = own_session
+        self.persistent = persistent
+        self.extra_config = extra_config
         self.binary = find_mosquitto()
         self.kind: BrokerKind = kind or ("mosquitto" if self.binary else "amqtt")
         self.port = port or free_port()
@@ -102,12 +112,15 @@ class BrokerProcess:
         if self.kind == "mosquitto":
             assert self.binary is not None, "mosquitto is not installed"
             conf = self._dir / "mosquitto.conf"
-            # ``user``: started as root, mosquitto would switch to its own user, and a change
-            # of user clears the parent-death signal (gateway/demo/lifeline.py); as anyone
-            # else it changes nothing.
+            persistence = "persistence false\n"
+            if self.persistent:
+                persistence = f"persistence true\npersistence_location {self._dir}/\n"
+            # ``user``: started as root, mosquitto would switch to the user "mosquitto", which
+            # cannot write in this private directory, and a change of user clears the
+            # parent-death signal (gateway/demo/lifeline.py); as anyone else it changes nothing.
             conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                f"max_queued_messages 100000\nuser {getpass.getuser()}\n"
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
+                f"max_queued_messages 100000\nuser {getpass.getuser()}\n{self.extra_config}"
             )
             return [self.binary, "-c", str(conf)]
         return [sys.executable, "-m", "gateway.demo.embedded_broker", str(self.port)]

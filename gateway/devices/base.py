@@ -3,10 +3,12 @@
 The context hides the pipeline from the session: a session reports "this reader saw this id on
 this antenna at this strength" and the context stamps the time, maps the antenna to its zone,
 decides whether the id is a customer or an item, interns it and wakes the pipeline. A UHF
-session hands over everything one port read decoded in one call (``emit_reads``): one clock
-reading, the zones looked up as an array, and each EPC interned once per gateway through a dict
-keyed by its bytes, so that a tag read a thousand times costs one hex conversion. Streaming
-sessions read their ports on the pipeline's tick (``tick``, ``gateway.devices.tick``).
+session hands over everything one port read decoded in one call (``emit_reads``): one kernel
+call (``gateway.kernels.intern.ingest``) looks each EPC up in the reader's table by its bytes,
+maps its antenna to a zone, times it and writes it into the pipeline's read columns; Python runs
+only for an EPC seen for the first time (interned, and added to the table), so a tag read a
+thousand times costs one hex conversion. Streaming sessions read their ports on the pipeline's
+tick (``tick``, ``gateway.devices.tick``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +24,8 @@ from numpy.typing import NDArray
 
 from gateway.clock import Clock
 from gateway.devices.tick import Tick
+from gateway.epc_table import EpcTable
+from gateway.kernels.intern import ingest
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 
 log = logging.getLogger(__name__)
@@ -74,8 +78,9 @@ class DeviceContext:
         self.detail: str | None = None
         self.reads = 0
         self.unmapped_reads = 0
-        self._epc_ids: dict[bytes, int] = {}
-        subjects.on_release(self._forget)  # a released id will name another EPC
+        self._epcs = EpcTable()  # this reader's EPCs -> subject ids
+        subjects.on_release(self._epcs.release)  # a released id will name another EPC
+        self._missing = np.empty(64, np.int64)  # ingest's scratch: reads of EPCs not yet known
         # antenna -> zone index, -1 where the config maps none (ports 0..16 at least)
         self._zone_of = np.full(max(17, max(zones, default=0) + 1), -1, np.int32)
         for antenna, zone in zones.items():
@@ -102,37 +107,56 @@ class DeviceContext:
 
     def emit_reads(
         self,
-        epcs: Sequence[bytes],
+        buf: bytes,
+        epc_off: NDArray[np.int64],
+        epc_len: NDArray[np.int32],
         antennas: NDArray[np.int16],
         rssi: NDArray[np.float32],
-        ages: NDArray[np.float64] | None = None,
+        span_s: float = 0.0,
     ) -> None:
-        """Reads that arrived together: raw EPCs, and parallel antenna and RSSI (dBm, NaN for
-        none) columns; ``ages``: how long before now each arrived (None: just now). Classified
-        like ``emit_read`` with ``kind=None``."""
-        if not epcs:
+        """Reads that one port read brought: each EPC at ``buf[off:off + len]``, with parallel
+        antenna (TX port) and RSSI (dBm, NaN for none) columns; their bytes came at an even
+        pace over the last ``span_s`` seconds. Classified like ``emit_read`` with
+        ``kind=None``; reads on antennas the config does not map are counted, never interned."""
+        n = int(epc_off.shape[0])
+        if not n:
             return
-        zones = self._zone_of[antennas]  # ports are 1..16 (the scan decodes nibble 0 as 16)
-        mapped = zones >= 0
-        count = int(np.count_nonzero(mapped))
-        if count < len(epcs):  # antennas the config does not map: counted, never interned
-            self.unmapped_reads += len(epcs) - count
-            epcs = [e for e, keep in zip(epcs, mapped.tolist(), strict=True) if keep]
-            zones, rssi, antennas = zones[mapped], rssi[mapped], antennas[mapped]
-            ages = None if ages is None else ages[mapped]
-        if not count:
-            return
-        known = self._epc_ids.get
-        ids = [known(e, -1) for e in epcs]
-        if -1 in ids:
-            ids = [self._subject_of(e) if i < 0 else i for e, i in zip(epcs, ids, strict=True)]
-        subjects = np.array(ids, np.int32)
-        self._collector.add_many(
-            self._clock.now(), subjects, zones, rssi, self.index, antennas, ages
-        )
-        self.reads += count
-        self._antenna_reads += np.bincount(antennas, minlength=len(self._antenna_reads))
-        self._wake()
+        data = np.frombuffer(buf, np.uint8)
+        if self._missing.shape[0] < n:
+            self._missing = np.empty(max(n, 2 * self._missing.shape[0]), np.int64)
+        at = len(self._collector)
+        cols = self._collector.room(n)
+        rows, lost = ingest(
+            data, epc_off, epc_len, antennas, rssi, self._clock.now(), float(span_s), self.index,
+            *self._epcs.arrays(), self._zone_of, self._antenna_reads, cols.t, cols.subject,
+            cols.zone, cols.rssi, cols.device, cols.antenna, at, self._missing,
+        )  # fmt: skip
+        if lost:
+            self._intern_new(data, epc_off, epc_len, cols.subject[at : at + rows], lost)
+        self._collector.took(rows)
+        self.unmapped_reads += n - rows
+        if rows:
+            self.reads += rows
+            self._wake()
+
+    def _intern_new(
+        self,
+        data: NDArray[np.uint8],
+        epc_off: NDArray[np.int64],
+        epc_len: NDArray[np.int32],
+        subjects: NDArray[np.int32],
+        lost: int,
+    ) -> None:
+        """The reads ``ingest`` found no subject for (new EPCs): interned, and the table told."""
+        rows = np.flatnonzero(subjects < 0).tolist()
+        for row, i in zip(rows, self._missing[:lost].tolist(), strict=True):
+            off, n = int(epc_off[i]), int(epc_len[i])
+            epc = data[off : off + n].tobytes()
+            raw_id = epc.hex().upper()
+            is_customer = raw_id.startswith(self._prefixes) if self._prefixes else False
+            kind = SubjectKind.CUSTOMER if is_customer else SubjectKind.ITEM
+            subjects[row] = subject = self._subjects.intern(raw_id, kind)
+            self._epcs.insert(data, off, n, subject)
 
     def now(self) -> float:
         """The monotonic time the context stamps reads with."""
@@ -142,18 +166,6 @@ class DeviceContext:
     def reads_by_antenna(self) -> dict[int, int]:
         """Reads that reached the pipeline, per antenna port (0 for single-antenna readers)."""
         return {int(a): int(n) for a, n in enumerate(self._antenna_reads) if n}
-
-    def _forget(self, ids: Collection[int]) -> None:
-        self._epc_ids = {epc: i for epc, i in self._epc_ids.items() if i not in ids}
-
-    def _subject_of(self, epc: bytes) -> int:
-        subject = self._epc_ids.get(epc)
-        if subject is None:
-            raw_id = epc.hex().upper()
-            is_customer = raw_id.startswith(self._prefixes) if self._prefixes else False
-            kind = SubjectKind.CUSTOMER if is_customer else SubjectKind.ITEM
-            subject = self._epc_ids[epc] = self._subjects.intern(raw_id, kind)
-        return subject
 
     def set_state(self, state: DeviceState, detail: str | None = None) -> None:
         if state == self.state and detail == self.detail:

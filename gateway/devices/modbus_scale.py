@@ -1,4 +1,5 @@
-"""The session for Modbus RTU shelf scales: poll the weight ``poll_hz`` times a second.
+"""The session for Modbus RTU shelf scales: poll the weight ``poll_hz`` times a second while the
+load moves, ``idle_poll_hz`` while it is still (``gateway.devices.pace``).
 
 It talks through ``drivers.transport.open_serial`` and the driver's RTU codec (pymodbus's
 framer and CRC behind ``RtuDecoder``), like the other sessions, rather than through pymodbus's
@@ -35,6 +36,7 @@ from gateway.clock import Clock
 from gateway.config import ModbusScaleSensor
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.link import Link
+from gateway.devices.pace import PollPace
 
 QUIET_S: Final = 0.05  # after a lost poll: longer than a reply's worth of bytes at 9600 baud
 
@@ -98,32 +100,40 @@ class ModbusScaleSession:
         return await link.wait_for(lambda pdu: pdu.dev_id == unit, self.config.timeout_s)
 
     async def _poll(self, link: Link[ModbusPDU], ctx: DeviceContext) -> None:
+        c = self.config
+        pace = PollPace(c.poll_hz, c.idle_poll_hz, c.stable_g, c.settle_s)
         loop = asyncio.get_running_loop()
-        period = 1.0 / self.config.poll_hz
         due = loop.time()
         while True:
-            await self._poll_once(link, ctx)
-            # A fixed schedule, not a fixed pause: the poll rate stays poll_hz whatever the
-            # round trip takes. Behind schedule (a slow bus), skip ahead rather than burst.
+            grams = await self._poll_once(link, ctx)
+            # A fixed schedule, not a fixed pause: the poll rate stays what the pace asks
+            # whatever the round trip takes. Behind schedule (a slow bus), skip ahead rather
+            # than burst. Polls no faster than the pipeline's tick wake on its grid, in the
+            # wakeups of the tick and of the other scales.
+            period = pace.after(due, grams)
             due = max(due + period, loop.time())
+            if period >= ctx.tick.tick_s:
+                due = ctx.tick.at_or_after(due)
             await asyncio.sleep(due - loop.time())
 
-    async def _poll_once(self, link: Link[ModbusPDU], ctx: DeviceContext) -> None:
+    async def _poll_once(self, link: Link[ModbusPDU], ctx: DeviceContext) -> float | None:
+        """A reading's grams, or None."""
         try:
             response = await self._exchange(link, self.scale.read_request())
             reading = self.scale.parse_reading(response, self._clock.now())
         except DeviceError as exc:
             self.lost_in_a_row = 0
             ctx.set_state(DeviceState.ERROR, str(exc))
-            return
+            return None
         except (TimeoutError, FrameError) as exc:
             await self._lost(link, exc)
-            return
+            return None
         self.lost_in_a_row = 0
         self.readings += 1
         self._sink(reading.grams, reading.t)
         if ctx.state != DeviceState.OK:
             ctx.set_state(DeviceState.OK, "weighing")
+        return reading.grams
 
     async def _lost(self, link: Link[ModbusPDU], exc: Exception) -> None:
         self.lost += 1

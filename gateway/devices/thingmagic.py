@@ -10,9 +10,10 @@ means the link is dead even when the port still looks open; bytes that make no f
 
 Streaming is the hot path. The port leaves the asyncio transport and joins the pipeline's tick
 (``gateway.devices.tick``): everything it has waiting is read once per tick, one call of the
-batched scan (``drivers.thingmagic.batch``, a numba kernel) frames all of it and returns the tag
-reads as columns, and the context takes them in one ``emit_reads``, each read's time spread over
-the span in which its bytes arrived. Only the rare other frames (keep-alives, warnings, acks) go
+batched scan (``drivers.thingmagic.batch``, a numba kernel) frames all of it and returns where
+each tag read's EPC lies in the bytes, and the context takes them in one ``emit_reads`` (one
+more kernel: EPC -> subject, antenna -> zone, each read's time spread over the span in which
+its bytes arrived). Only the rare other frames (keep-alives, warnings, acks) go
 through the per-frame parser. The bytes of a frame cut by the read are kept and put in front of
 the next read. The session's own task only watches for the end: a failure, or no keep-alive.
 """
@@ -23,12 +24,10 @@ import logging
 import math
 from typing import Final, assert_never
 
-import numpy as np
-from numpy.typing import NDArray
-
 from drivers.buffer import DecoderStats
 from drivers.errors import DeviceError, FrameError
 from drivers.thingmagic import batch, commands
+from drivers.thingmagic.batch import SOF_BYTES
 from drivers.thingmagic.decoder import ResponseDecoder
 from drivers.thingmagic.frames import Request, Response
 from drivers.thingmagic.records import (
@@ -38,15 +37,19 @@ from drivers.thingmagic.records import (
     ReadingStopped,
     StatsRecord,
     TagRead,
+    encode_keepalive,
+    encode_stream_record,
     parse_stream_message,
 )
 from drivers.thingmagic.status import describe
 from drivers.thingmagic.version import TMR_SR_MODEL_M6E_NANO, VersionInfo
 from drivers.transport import buffered, give_back_reading, open_serial, take_reading
+from gateway.clock import SystemClock
 from gateway.config import ThingMagicReader
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
+from gateway.reads import ReadCollector, Subjects
 
 COMMAND_TIMEOUT_S: Final = 2.0  # SparkFun's COMMAND_TIME_OUT
 STOP_TIMEOUT_S: Final = 2.0  # "Give 1000 to 2000ms for the module to stop reading"
@@ -64,8 +67,23 @@ log = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
-    """Compile the stream scan, or load it from numba's cache, before any reader streams."""
-    batch.warm_up()
+    """Compile the stream's kernels (or load them) before any reader streams: a tag record and
+    a keep-alive through the path of a streaming port's bytes (the scan, then ``emit_reads``:
+    the ingest, a new EPC into the reader's table), then the release of the subject (the
+    table's rebuild)."""
+    subjects = Subjects()
+    ctx = DeviceContext(
+        name="warm-up", index=0, zones={1: 0}, customer_prefixes=(), subjects=subjects,
+        collector=ReadCollector(), clock=SystemClock(), wake=lambda: None,
+        on_state=lambda *_: None,
+    )  # fmt: skip
+    read = TagRead.for_epc(bytes(12), rssi_dbm=-60, tx_port=1, rx_port=1)
+    flags = commands.DEFAULT_METADATA_FLAGS
+    buf = encode_stream_record(read, metadata_flags=flags).to_bytes()
+    buf += encode_keepalive().to_bytes() + SOF_BYTES
+    found = batch.Scanner().scan(buf)
+    ctx.emit_reads(buf, found.epc_off, found.epc_len, found.antenna, found.rssi, 0.01)
+    subjects.release([0])
 
 
 class ThingMagicSession:
@@ -203,16 +221,10 @@ class _Stream:
         self._rest = buf[found.consumed :]
         found.add_to(self._session.stats)
         if len(found):
-            ages = _ages(found, len(buf), span_s) if span_s > 0 else None
-            self._ctx.emit_reads(found.epcs(buf), found.antenna, found.rssi, ages)
+            self._ctx.emit_reads(
+                buf, found.epc_off, found.epc_len, found.antenna, found.rssi, span_s
+            )
         for raw in found.others(buf):
             self._session.handle(Response.from_checked_bytes(raw), self._ctx)
         self._watch.after_chunk()
         return len(found) > 0
-
-
-def _ages(found: batch.Scan, size: int, span_s: float) -> NDArray[np.float64]:
-    """How long before the read each record arrived, if the ``size`` bytes came at an even
-    pace over ``span_s``: a record is complete when its last bytes (just past the EPC) are."""
-    end = (found.epc_off + found.epc_len) / size
-    return np.clip(span_s * (1.0 - end), 0.0, span_s)

@@ -40,7 +40,7 @@ from typing import Final
 
 from drivers.errors import TransportError
 
-TICK_S: Final = 0.05  # config: presence.tick_ms
+TICK_S: Final = 0.08  # config: presence.tick_ms
 # Bytes taken from one port per tick at most: ~1,400 ThingMagic records. A port that had more
 # waiting asks for the next tick at once instead of waiting for the grid, so that a fast reader
 # is not capped at this much per tick.

@@ -29,7 +29,6 @@ bounds, each entry checked like a message, and loaded within ``BOUNDS``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -110,8 +109,10 @@ class ContentStore:
     def open(cls, path: Path, *, wall: Callable[[], float] = time.time) -> ContentStore:
         """The store saved at ``path``; empty when there is none or it cannot be read."""
         store = cls(path, wall=wall)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             store._load(path)
+        except FileNotFoundError:  # a first start: nothing is wrong, so not a warning
+            log.info("no content cache %s yet: content comes from the broker", path)
         return store
 
     @property

@@ -97,8 +97,13 @@ def test_crc_check_value_is_the_catalogue_one() -> None:
 
 
 @given(st.binary(max_size=300))
-def test_table_crc_equals_the_spec_bitwise_loop(data: bytes) -> None:
+def test_the_crc_equals_the_spec_bitwise_loop(data: bytes) -> None:
     assert crc16_ccitt_false(data) == bitwise_crc(data)
+
+
+@given(st.binary(max_size=100), st.binary(max_size=100))
+def test_the_crc_continues_from_a_running_value(head: bytes, tail: bytes) -> None:
+    assert crc16_ccitt_false(tail, crc16_ccitt_false(head)) == crc16_ccitt_false(head + tail)
 
 
 @pytest.mark.parametrize(("frame", "wire"), SPEC_EXAMPLES, ids=[w for _, w in SPEC_EXAMPLES])

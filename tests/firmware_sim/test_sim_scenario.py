@@ -157,3 +157,61 @@ def test_visit_columns_follow_the_visits() -> None:
     assert cols.overlapping(100.0, 101.0).tolist() == [
         i for i, v in enumerate(scenario.visits) if v.start < 101.0 and v.end > 100.0
     ]
+
+
+# -- customers' pickups -------------------------------------------------------------------------
+
+
+def _picking_shop() -> Scenario:
+    return Scenario.generate(
+        seed=4, duration=1800.0, zones=("entrance", "shelf-a", "shelf-b"), customers=60,
+        items=20, behaviour=Behaviour(pickups_per_item_per_min=0.0, pick_probability=0.6),
+    )  # fmt: skip
+
+
+def test_customers_pick_up_what_is_on_the_shelf_they_stand_at() -> None:
+    scenario = _picking_shop()
+    pickups = [m for m in scenario.moves if m.kind == "pickup"]
+    putbacks = [m for m in scenario.moves if m.kind == "putback"]
+    assert len(pickups) > 20
+    assert 0 < len(putbacks) < len(pickups)
+    for move in scenario.moves:
+        stop = [v for v in scenario.visits if v.subject == move.customer and v.zone == move.zone]
+        assert any(v.start < move.t < v.end for v in stop)
+        stays = [v for v in scenario.visits if v.subject == move.item]
+        assert all(v.zone == move.zone for v in stays)
+        if move.kind == "pickup":
+            assert any(v.end == move.t for v in stays)  # its stay on the shelf ends there
+        else:
+            assert any(v.start == move.t for v in stays)
+
+
+def test_an_items_stays_never_overlap_when_customers_take_it() -> None:
+    scenario = Scenario.generate(
+        seed=1, duration=12 * 3600.0, zones=("entrance", "shelf-a", "shelf-b"), customers=1440,
+        items=24, behaviour=Behaviour(pickups_per_item_per_min=0.0, pick_probability=0.5),
+    )  # fmt: skip
+    for subject in scenario.subjects:
+        stays = sorted((v.start, v.end) for v in scenario.visits if v.subject == subject.raw_id)
+        assert all(end - start >= MIN_VISIT_S for start, end in stays)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(stays))
+
+
+def test_a_putback_follows_its_pickup_by_the_same_customer() -> None:
+    scenario = _picking_shop()
+    for back in (m for m in scenario.moves if m.kind == "putback"):
+        taken = [m for m in scenario.moves if m.kind == "pickup" and m.item == back.item]
+        before = max((m for m in taken if m.t < back.t), key=lambda m: m.t)
+        assert before.customer == back.customer
+
+
+def test_moves_survive_the_json_round_trip_and_picks_leave_other_scenarios_alone() -> None:
+    scenario = _picking_shop()
+    assert Scenario.from_json(scenario.to_json()).moves == scenario.moves
+    plain = Scenario.generate(seed=4, duration=600.0, zones=("entrance", "shelf-a"), customers=5,
+                              items=4)  # fmt: skip
+    assert plain.moves == ()
+    assert plain == Scenario.generate(
+        seed=4, duration=600.0, zones=("entrance", "shelf-a"), customers=5, items=4,
+        behaviour=Behaviour(pick_probability=0.0),
+    )  # fmt: skip

@@ -87,6 +87,20 @@ def test_halves_wait_at_most_the_hold_time() -> None:
     assert fusion.feed([transition(TransitionKind.EXIT, 0, 104.0)], [], 140.1) == []
 
 
+def test_each_half_is_given_up_at_its_own_hold_time_on_runs_that_bring_nothing() -> None:
+    fusion = stage(SubjectKind.ITEM, SubjectKind.ITEM)
+    fusion.feed([transition(TransitionKind.EXIT, 0, 100.0)], [], 100.0)
+    fusion.feed([transition(TransitionKind.EXIT, 1, 110.0)], [], 110.0)
+    fusion.feed([], [], 130.0)  # exactly the hold time after the first: it still waits
+    assert fusion.pending() == (2, 0)
+    fusion.feed([], [], 130.5)
+    assert (fusion.pending(), fusion.unmatched_transitions) == ((1, 0), 1)
+    (move,) = fusion.feed([], [change(-300.0, 110.2)], 131.0)  # the second still pairs
+    assert move.subject == 1
+    fusion.feed([], [], 200.0)
+    assert fusion.pending() == (0, 0)
+
+
 def test_two_items_taken_one_after_the_other_pair_by_time() -> None:
     fusion = stage(SubjectKind.ITEM, SubjectKind.ITEM)
     exits = [transition(TransitionKind.EXIT, 0, 100.2), transition(TransitionKind.EXIT, 1, 103.1)]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.logs import RepeatFilter
+from gateway.logs import LIFECYCLE, RepeatFilter
 
 
 def record(msg: str, *args: object, name: str = "gateway.devices.door") -> logging.LogRecord:
@@ -30,3 +30,13 @@ def test_other_devices_and_messages_still_pass() -> None:
     assert repeat.filter(record("port %s closed", "/dev/ttyUSB1"))
     assert repeat.filter(record("port %s closed", "/dev/ttyUSB0", name="gateway.devices.cards"))
     assert repeat.filter(record("connected"))
+
+
+def test_lifecycle_lines_always_pass() -> None:
+    # A reload stops and starts the daemon within a second: both must show.
+    f = RepeatFilter(window_s=60.0, clock=lambda: 0.0)
+    lines = [record("stopped", name="gateway.daemon") for _ in range(3)]
+    for line in lines:
+        line.__dict__.update(LIFECYCLE)
+    assert [f.filter(line) for line in lines] == [True, True, True]
+    assert all(line.getMessage() == "stopped" for line in lines)

@@ -124,6 +124,18 @@ def test_a_missing_database_continues_from_the_ceiling(tmp_path: Path) -> None:
     outbox.close()
 
 
+def test_a_first_start_in_a_directory_not_yet_made_is_ok_with_its_reserve(
+    tmp_path: Path,
+) -> None:
+    # Without systemd's StateDirectory= the outbox makes its directory; the reserve beside it
+    # is allocated then, not judged absent for want of a directory to measure.
+    path = tmp_path / "state" / "o.db"
+    outbox = Outbox.open(path)
+    assert outbox.health().state == "ok"
+    assert Path(f"{path}.reserve").exists()
+    outbox.close()
+
+
 def test_the_status_says_a_damaged_outbox_was_moved_aside_in_figures_and_in_words(
     tmp_path: Path,
 ) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from gateway.clock import ManualClock
 from gateway.devices.base import DeviceContext
 from gateway.eventfactory import EventFactory
@@ -19,6 +17,7 @@ from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
 from gateway.reads import ReadBatch, ReadCollector, SubjectKind, Subjects
 from gateway.transitions import Transition, TransitionKind
+from tests.epcs import emit
 
 ENTER, EXIT = TransitionKind.ENTER, TransitionKind.EXIT
 ZONES = [ZoneParams("entrance", dwell_s=30.0), ZoneParams("shelf-a", dwell_s=30.0)]
@@ -98,7 +97,7 @@ def test_no_one_keeps_a_released_id_for_the_old_subject() -> None:
         on_state=lambda *_: None,
     )  # fmt: skip
     old_epc = bytes.fromhex("3034257BF7194E4000000001")
-    ctx.emit_reads([old_epc], np.array([2], np.int16), np.array([-50.0], np.float32))
+    emit(ctx, [old_epc], [2], [-50.0])
     (old,) = collector.drain().subject.tolist()
     exit_ = Transition(EXIT, old, 1, 1.0, 0.0, math.nan, -1, -1)
     assert factory.from_transition(exit_).subject.id == old_epc.hex().upper()
@@ -112,7 +111,7 @@ def test_no_one_keeps_a_released_id_for_the_old_subject() -> None:
     enter = Transition(ENTER, new, 0, 2.0, 2.0, -50.0, 0, 1)
     assert factory.from_transition(enter).subject.kind == "customer"
     # The reader's EPC cache forgot the old tag: read again, it is interned anew.
-    ctx.emit_reads([old_epc], np.array([2], np.int16), np.array([-50.0], np.float32))
+    emit(ctx, [old_epc], [2], [-50.0])
     (back,) = collector.drain().subject.tolist()
     assert back not in (old, new)
     assert subjects.raw_ids[back] == old_epc.hex().upper()

@@ -9,13 +9,15 @@ import numpy as np
 from gateway.clock import ManualClock
 from gateway.devices.base import DeviceContext
 from gateway.reads import ReadCollector, SubjectKind, Subjects
+from tests.epcs import emit
 
 
 def test_drain_keeps_arrival_order_across_single_and_bulk_reads() -> None:
-    c = ReadCollector()
+    c = ReadCollector(capacity=2)
     c.add(1.0, 7, 0, -50.0, 0, 0)
-    c.add_many(2.0, np.array([1, 2], np.int32), np.array([3, 4], np.int32),
-               np.array([-60, -61], np.float32), 5, np.array([1, 2], np.int16))  # fmt: skip
+    cols = c.room(3)  # grows, keeping the read already there
+    cols.t[1:3], cols.subject[1:3], cols.device[1:3] = 2.0, [1, 2], 5
+    c.took(2)
     c.add(3.0, 9, 1, math.nan, 1, 0)
     assert len(c) == 4
     batch = c.drain()
@@ -25,6 +27,13 @@ def test_drain_keeps_arrival_order_across_single_and_bulk_reads() -> None:
     assert batch.antenna.dtype == np.int16
     assert len(c) == 0
     assert len(c.drain()) == 0
+
+
+def test_drain_sorts_reads_of_several_ports_by_time() -> None:
+    c = ReadCollector()
+    for t, subject in [(2.0, 1), (3.0, 2), (1.0, 3), (2.0, 4)]:
+        c.add(t, subject, 0, -50.0, 0, 0)
+    assert c.drain().subject.tolist() == [3, 1, 4, 2]
 
 
 def context(subjects: Subjects, collector: ReadCollector, wakes: list[int]) -> DeviceContext:
@@ -40,9 +49,8 @@ def test_emit_reads_interns_once_maps_zones_and_drops_unmapped_antennas() -> Non
     ctx = context(subjects, collector, wakes)
     customer, item = bytes.fromhex("C0FFEE000000000000000001"), bytes.fromhex("3034257BF7194E40")
     epcs = [customer, item, customer, item]
-    ctx.emit_reads(epcs, np.array([1, 2, 3, 16], np.int16),
-                   np.array([-50, -51, -52, -53], np.float32))  # fmt: skip
-    ctx.emit_reads([item], np.array([2], np.int16), np.array([math.nan], np.float32))
+    emit(ctx, epcs, [1, 2, 3, 16], [-50, -51, -52, -53])
+    emit(ctx, [item], [2], [math.nan])
     batch = collector.drain()
     assert subjects.raw_ids == ["C0FFEE000000000000000001", "3034257BF7194E40"]
     assert subjects.kinds == [SubjectKind.CUSTOMER, SubjectKind.ITEM]
@@ -56,7 +64,6 @@ def test_bulk_and_single_reads_of_one_epc_share_a_subject() -> None:
     subjects, collector, wakes = Subjects(), ReadCollector(), []
     ctx = context(subjects, collector, wakes)
     ctx.emit_read("3034257BF7194E40", 1, -40.0)
-    ctx.emit_reads([bytes.fromhex("3034257BF7194E40")], np.array([1], np.int16),
-                   np.array([-41], np.float32))  # fmt: skip
+    emit(ctx, [bytes.fromhex("3034257BF7194E40")], [1], [-41])
     assert collector.drain().subject.tolist() == [0, 0]
     assert len(subjects) == 1

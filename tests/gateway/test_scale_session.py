@@ -48,7 +48,7 @@ def context(states: States) -> DeviceContext:
 def sensor(port: SimPort, **settings: Any) -> ModbusScaleSensor:
     return ModbusScaleSensor.model_validate(
         {"id": "scale", "driver": "modbus-scale", "port": str(port.path), "zone": "shelf-a"}
-        | {"poll_hz": 20.0, "timeout_s": 0.2, "settle_s": 0.2} | settings
+        | {"poll_hz": 20.0, "idle_poll_hz": 20.0, "timeout_s": 0.2, "settle_s": 0.2} | settings
     )  # fmt: skip
 
 

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.events import format_ts
-from gateway.scoring import DetectedVisit, TrueVisit, score, visits_from_events
+from gateway.events import format_ts, parse_ts
+from gateway.scoring import (
+    DetectedVisit,
+    TrueMove,
+    TrueVisit,
+    score,
+    score_attribution,
+    visits_from_events,
+)
 
 T0 = 1_800_000_000.0  # a wall-clock second, so ISO timestamps round-trip at ms precision
 
@@ -25,6 +32,13 @@ def test_perfect_detection() -> None:
     assert s.enter_latency_p50 == pytest.approx(0.2)
     assert s.exit_latency_p95 == pytest.approx(1.0)
     assert s.dwell_error_p95 == 0.0
+
+
+def test_a_summary_without_visits_shows_dashes_not_nan() -> None:
+    # A Ctrl-C before the first customer left: nothing to take a latency from.
+    text = score([TrueVisit("a", "z1", 0.0, 10.0)], []).summary()
+    assert "nan" not in text
+    assert text.endswith("latency (s, p50/p95): enter -/-  exit -/-  dwell error -/-")
 
 
 def test_a_split_visit_costs_precision_and_dwell() -> None:
@@ -114,3 +128,36 @@ def test_scores_stay_in_range_and_extra_detections_never_help_precision(
     assert s.matched <= min(len(truth), len(detected))
     worse = score(truth, detected + [seen(v) for v in noise])
     assert worse.precision <= s.precision or not detected
+
+
+# -- who picked it up ---------------------------------------------------------------------------
+
+
+def _item_event(kind: str, item: str, ts: str, customer: str | None) -> dict[str, object]:
+    event: dict[str, object] = {"type": f"item.{kind}", "ts": ts, "subject": {"id": item}}
+    if customer is not None:
+        event["customer"] = {"id": customer, "candidates": 1, "basis": "only"}
+    return event
+
+
+def test_attribution_pairs_moves_by_item_kind_and_time_and_checks_the_customer() -> None:
+    t0 = parse_ts("2026-11-23T10:00:00.000Z")
+    truth = [
+        TrueMove(t0, "pickup", "ITEM-1", "alice"),
+        TrueMove(t0 + 20, "putback", "ITEM-1", "alice"),
+        TrueMove(t0 + 30, "pickup", "ITEM-2", "bob"),
+        TrueMove(t0 + 60, "pickup", "ITEM-3", "carol"),
+    ]
+    events = [
+        _item_event("pickup", "ITEM-1", "2026-11-23T10:00:01.500Z", "alice"),
+        _item_event("putback", "ITEM-1", "2026-11-23T10:00:21.000Z", "bob"),  # wrong person
+        _item_event("pickup", "ITEM-2", "2026-11-23T10:00:31.000Z", None),  # nobody named
+        _item_event("pickup", "ITEM-3", "2026-11-23T10:01:30.000Z", "carol"),  # 30 s late
+        {"type": "presence.enter", "ts": "2026-11-23T10:00:00.000Z"},
+    ]
+    found = score_attribution(truth, events)
+    assert (found.true_moves, found.detected, found.matched, found.named, found.correct) == (
+        4, 4, 3, 2, 1,
+    )  # fmt: skip
+    assert found.accuracy == 1 / 3
+    assert "right customer 1 of 3" in found.summary()

@@ -41,6 +41,7 @@ def test_demo_prints_events_as_json_lines_and_a_scored_summary(broker: str) -> N
     assert any(e["type"] == "presence.enter" for e in events)
     assert summary["true_visits"] > 0
     assert summary["f1"] >= 0.8
+    assert "attribution_accuracy" in summary  # pickups scored against who made them
     assert summary["enter_latency_p50"] < 1.0  # events within a second of the tag's entry
 
 
@@ -63,6 +64,7 @@ def test_open_ended_demo_shows_customers_and_ctrl_c_ends_it_with_a_score() -> No
     assert summary["seq_gaps"] == 0
     assert summary["true_visits"] > 0
     assert summary["f1"] >= 0.8
+    assert "attribution_accuracy" in summary  # pickups scored against who made them
 
 
 def test_a_killed_demo_takes_its_daemon_and_broker_with_it() -> None:

@@ -93,7 +93,7 @@ class Entries:
 
     async def run(self) -> None:
         async with aiomqtt.Client("127.0.0.1", self.port) as client:
-            await client.subscribe(f"{self.base}/event/presence.enter", qos=1)
+            await client.subscribe(f"{self.base}/event/presence/enter", qos=1)
             self.ready.set()
             async for message in client.messages:
                 event = json.loads(message.payload)

@@ -1,0 +1,85 @@
+"""The consumer's two changes under paho: the read buffer serves paho the socket's bytes in
+order however paho asks for them, and the shared property tables decode what paho's own do."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from central.pahotables import SharedTables
+from central.readbuffer import CHUNK, ReadBuffer
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, ReadBuffer]]:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    yield theirs, ReadBuffer(ours)
+    ours.close()
+    theirs.close()
+
+
+def test_bytes_come_in_order_in_any_sizes_and_pending_counts_the_buffered(
+    pair: tuple[socket.socket, ReadBuffer],
+) -> None:
+    theirs, buffered = pair
+    sent = bytes(range(256)) * 40  # 10,240 bytes
+    theirs.sendall(sent)
+    got = [buffered.recv(1), buffered.recv(1)]
+    assert buffered.pending() == len(sent) - 2
+    sizes = iter([3, 1, 700, 5000] * 10)
+    while buffered.pending():
+        got.append(buffered.recv(next(sizes)))
+    assert b"".join(got) == sent
+    with pytest.raises(BlockingIOError):
+        buffered.recv(1)
+
+
+def test_a_read_larger_than_what_is_buffered_returns_what_is_there(
+    pair: tuple[socket.socket, ReadBuffer],
+) -> None:
+    theirs, buffered = pair
+    theirs.sendall(b"\x30\x05hello")
+    assert buffered.recv(1) == b"\x30"
+    assert buffered.recv(CHUNK * 2) == b"\x05hello"
+    theirs.close()
+    assert buffered.recv(1) == b""  # the end of the stream, as from the socket
+
+
+def test_shared_tables_decode_as_paho_does() -> None:
+    sent = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    sent.UserProperty = [("trace", "abc"), ("hop", "2")]
+    sent.ContentType = "application/json"
+    sent.MessageExpiryInterval = 60
+    packed = sent.pack()  # type: ignore[no-untyped-call]
+    theirs = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    theirs.unpack(packed)  # type: ignore[no-untyped-call]
+    ours = SharedTables(PacketTypes.PUBLISH)
+    ours.unpack(packed)  # type: ignore[no-untyped-call]
+    assert ours.json() == theirs.json()  # type: ignore[no-untyped-call]
+    assert ours.json()["UserProperty"] == [("trace", "abc"), ("hop", "2")]  # type: ignore[no-untyped-call]
+    ours.unpack(Properties(PacketTypes.PUBLISH).pack())  # type: ignore[no-untyped-call]
+    assert ours.isEmpty()  # type: ignore[no-untyped-call]
+
+
+def test_the_shared_tables_go_in_only_where_paho_decodes_as_expected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """paho 2.2 decodes PUBLISH in ``paho.mqtt._packet``; 2.1 (our lowest) has no such module
+    and the consumer must run on paho's own tables there rather than fail to start."""
+    import sys  # noqa: PLC0415
+
+    from central import pahotables  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "paho.mqtt._packet", None)  # import raises ImportError
+    assert pahotables.install() is False
+    monkeypatch.undo()
+    import paho.mqtt._packet as paho_packet  # noqa: PLC0415
+
+    monkeypatch.setattr(paho_packet, "Properties", Properties)
+    assert pahotables.install() is True
+    assert paho_packet.Properties is SharedTables  # type: ignore[attr-defined]
