@@ -34,6 +34,8 @@ from drivers.thingmagic.records import (
 )
 from drivers.thingmagic.tag_read import METADATA_FLAG_DATA, METADATA_FLAGS_KNOWN
 
+pytestmark = pytest.mark.kernels
+
 VECTORS_DIR = Path(__file__).parents[1] / "vectors"
 LOG: list[dict[str, Any]] = json.loads(
     (VECTORS_DIR / "thingmagic_sparkfun_logs_all_frames.json").read_text()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from gateway.attribution import KEEP_S, Attribution
 from gateway.clock import ManualClock
 from gateway.eventfactory import EventFactory
@@ -11,6 +13,8 @@ from gateway.fusion import ItemMove, MoveKind
 from gateway.privacy import Pseudonymizer
 from gateway.reads import SubjectKind, Subjects
 from gateway.transitions import Transition, TransitionKind
+
+pytestmark = pytest.mark.kernels
 
 SHELF, ENTRANCE = 1, 0
 

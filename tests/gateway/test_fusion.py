@@ -22,6 +22,8 @@ from gateway.reads import SubjectKind, Subjects
 from gateway.shelf import ScaleSpec, SettleParams, ShelfStage, WeightChange
 from gateway.transitions import Transition, TransitionKind
 
+pytestmark = pytest.mark.kernels
+
 SHELF, OTHER = 1, 0
 SCALE = 2
 ITEM = "3034257BF46DB680000003EF"  # SGTIN-96: GTIN 10614141123466, serial 1007

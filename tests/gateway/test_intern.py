@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from gateway.clock import ManualClock
 from gateway.devices.base import DeviceContext
 from gateway.kernels.intern_twin import IngestTwin, Row
 from gateway.reads import ReadCollector, SubjectKind, Subjects
+
+pytestmark = pytest.mark.kernels
 
 ZONES = {1: 0, 2: 1, 4: 2, 16: 3}  # antennas 3 and 5..15 are mapped to no zone
 LOG: list[dict[str, Any]] = json.loads(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from gateway.kernels.smoothing import add_silence, clamp_window, prior_pool, tai
 from gateway.kernels.twin import PresenceTwin, Read, Row, TwinParams
 from gateway.presence import EngineParams, PresenceStage, ZoneParams
 from gateway.reads import ReadBatch
+
+pytestmark = pytest.mark.kernels
 
 ZONES = [ZoneParams("a", 1.0), ZoneParams("b", 2.5), ZoneParams("c", 0.5)]
 # Steps cluster around the thresholds that matter: dedup, read period, windows, dwell.

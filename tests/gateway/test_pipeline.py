@@ -9,6 +9,8 @@ import os
 import tty
 from pathlib import Path
 
+import pytest
+
 from gateway.clock import ManualClock, SystemClock
 from gateway.devices.base import DeviceContext, DeviceState
 from gateway.eventfactory import EventFactory
@@ -18,6 +20,8 @@ from gateway.presence import PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
 from gateway.reads import SubjectKind, Subjects
 from tests import waiting
+
+pytestmark = pytest.mark.kernels
 
 CARD = "C0FFEE0000000000000000AA"
 ITEM = "3034257BF46DB680000003EF"  # SGTIN-96: GTIN 10614141123466, serial 1007

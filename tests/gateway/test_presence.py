@@ -12,6 +12,8 @@ from gateway.presence import EngineParams, PresenceStage, ZoneParams
 from gateway.reads import ReadBatch
 from gateway.transitions import Transition, TransitionKind
 
+pytestmark = pytest.mark.kernels
+
 ENTER, DWELL, EXIT = TransitionKind.ENTER, TransitionKind.DWELL, TransitionKind.EXIT
 ZONES = [ZoneParams("entrance", dwell_s=3.0), ZoneParams("shelf-a", dwell_s=5.0)]
 

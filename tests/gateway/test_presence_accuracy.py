@@ -15,6 +15,8 @@ from bench.accuracy import antennas, evaluate, neighbours, shop, to_batch
 from firmware_sim.traffic import TrafficModel, generate_reads
 from gateway.presence import EngineParams
 
+pytestmark = pytest.mark.kernels
+
 DURATION = 180.0
 
 

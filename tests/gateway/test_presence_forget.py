@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from gateway.clock import ManualClock
 from gateway.devices.base import DeviceContext
 from gateway.eventfactory import EventFactory
@@ -18,6 +20,8 @@ from gateway.privacy import Pseudonymizer
 from gateway.reads import ReadBatch, ReadCollector, SubjectKind, Subjects
 from gateway.transitions import Transition, TransitionKind
 from tests.epcs import emit
+
+pytestmark = pytest.mark.kernels
 
 ENTER, EXIT = TransitionKind.ENTER, TransitionKind.EXIT
 ZONES = [ZoneParams("entrance", dwell_s=30.0), ZoneParams("shelf-a", dwell_s=30.0)]

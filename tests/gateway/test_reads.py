@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from gateway.clock import ManualClock
 from gateway.devices.base import DeviceContext
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 from tests.epcs import emit
+
+pytestmark = pytest.mark.kernels
 
 
 def test_drain_keeps_arrival_order_across_single_and_bulk_reads() -> None:

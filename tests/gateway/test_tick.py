@@ -15,7 +15,7 @@ from drivers.errors import DeviceError, TransportError
 from gateway.devices.tick import Tick
 from tests import waiting
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = [pytest.mark.kernels, pytest.mark.timeout(20)]
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import pytest
 from gateway.kernels.warmup import warm_up_or_stop
 from gateway.notify import Notifier
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.kernels, pytest.mark.timeout(30)]
 
 
 @pytest.fixture
