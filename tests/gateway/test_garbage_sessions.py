@@ -31,7 +31,7 @@ from gateway.devices.thingmagic import ThingMagicSession, warm_up
 from gateway.reads import ReadCollector, Subjects
 from tests import waiting
 
-pytestmark = [pytest.mark.kernels, pytest.mark.timeout(30)]
+pytestmark = pytest.mark.timeout(30)
 
 CARD = "0D00319CD0"
 NFC_CARD = "0416C6C2D73881"

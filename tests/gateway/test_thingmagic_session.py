@@ -27,7 +27,7 @@ from gateway.devices.tick import TICK_S, Tick
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 from tests import waiting
 
-pytestmark = [pytest.mark.kernels, pytest.mark.timeout(30)]
+pytestmark = pytest.mark.timeout(30)
 
 CUSTOMER = customer_epc("C0FFEE", 3)
 ITEM = "3034257BF7194E4000001A85"
