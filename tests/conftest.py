@@ -1,9 +1,11 @@
-"""Fixtures shared by the whole suite: a real MQTT broker process."""
+"""Fixtures shared by the whole suite: a real MQTT broker process; and the one rule for running
+the suite on two workers (``-n 2 --dist loadgroup``, the README's test command)."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from typing import Final
 
 import pytest
 from hypothesis import settings
@@ -20,6 +22,17 @@ settings.load_profile("silentgate")
 # demo would then wait forever. Python keeps an inherited "ignore"; the tests mean a terminal.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Tests that start processes (the daemon, brokers, the demo, a browser) run one after another
+# on one worker, as they would alone; the other worker takes the tests that run in this process.
+SERIAL: Final = ("integration", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.parent.name in SERIAL:
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 
 @pytest.fixture(scope="session")
