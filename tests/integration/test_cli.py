@@ -342,6 +342,12 @@ async def test_the_simulators_print_a_config_that_check_config_accepts(tmp_path:
     assert said.startswith(f"{config}: ok (")
 
 
+async def first_message(broker: BrokerProcess, topic: str) -> aiomqtt.Message:
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe(topic, qos=1)
+        return await anext(aiter(client.messages))
+
+
 async def test_gateway_requests_and_the_retained_info(
     tmp_path: Path, display: tuple[SimPort, DisplaySim]
 ) -> None:
@@ -359,10 +365,13 @@ async def test_gateway_requests_and_the_retained_info(
             async with asyncio.timeout(60):
                 while "gateway.daemon: ready:" not in log.read_text():
                     await asyncio.sleep(0.05)
-            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-                await client.subscribe("silentcommerce/v1/store-042/gw-1/info", qos=1)
-                async with asyncio.timeout(30):
-                    message = await anext(aiter(client.messages))
+            # "ready" comes before the uplink has connected: an info published while this
+            # client is subscribed arrives live, without the retain flag; a client that
+            # subscribes after it must get it retained.
+            async with asyncio.timeout(30):
+                message = await first_message(broker, "silentcommerce/v1/store-042/gw-1/info")
+                while not message.retain:
+                    message = await first_message(broker, "silentcommerce/v1/store-042/gw-1/info")
             assert message.retain
             info = json.loads(bytes(message.payload))
             where = ["--config", str(config)]
