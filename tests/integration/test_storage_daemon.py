@@ -211,7 +211,12 @@ async def test_a_full_disk_during_an_outage_is_a_status_and_every_accepted_event
     print(f"\nFIGURES full_disk_daemon {json.dumps(figures)}")
     assert first["storage"]["state"] == "full", first
     assert "disk" in first["storage"]["reason"]
-    assert first["outbox"]["held"] > 0
+    # Events waited in memory while the disk was full, and the file took them once it could.
+    # Whether some still wait at the first status after the reconnect depends on whether a
+    # delete has made room by then (840 in one run, 0 in another): the log says it either way.
+    logs = r.logs()
+    assert "holding events in memory" in logs
+    assert "the outbox took the" in logs
     assert refused["ok"] is False
     assert "storage" in refused["error"]
     assert executed["ok"] is True, executed
