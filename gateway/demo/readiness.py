@@ -35,25 +35,43 @@ class HeldClock:
 
 
 class NotifySocket:
-    """A datagram socket that the daemon's ``NOTIFY_SOCKET`` points at."""
+    """A datagram socket that the daemon's ``NOTIFY_SOCKET`` points at.
+
+    One task reads it for as long as it is open and queues what comes: a receive cancelled by a
+    timeout can lose the datagram it had already taken from the socket, and the daemon says
+    READY=1 only once."""
+
+    QUEUED: Final = 64  # datagrams kept unread; later ones are dropped (STATUS and WATCHDOG)
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(str(path))
         self._sock.setblocking(False)
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(self.QUEUED)
+        self._reader: asyncio.Task[None] | None = None
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
         self._sock.close()
 
     async def messages(self, timeout: float) -> list[str]:
         """The fields of the next datagram, or [] when none came within ``timeout``."""
-        loop = asyncio.get_running_loop()
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                raw = await loop.sock_recv(self._sock, 4096)
+                raw = await self._queue.get()  # cancelled, it leaves the queue as it was
                 return raw.decode(errors="replace").splitlines()
         return []
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            raw = await loop.sock_recv(self._sock, 4096)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(raw)
 
 
 async def wait_ready(
