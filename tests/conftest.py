@@ -26,6 +26,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 # Tests that start processes (the daemon, brokers, the demo, a browser) run one after another
 # on one worker, as they would alone; the other worker takes the tests that run in this process.
+# They wait on real processes on a shared two-core machine, so one that fails runs once more;
+# a test that passed only on its second run is reported as rerun ("R" in the summary).
 SERIAL: Final = ("integration", "browser")
 
 
@@ -33,6 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.parent.name in SERIAL:
             item.add_marker(pytest.mark.xdist_group("processes"))
+            item.add_marker(pytest.mark.flaky(reruns=1))
 
 
 @pytest.fixture(scope="session")
