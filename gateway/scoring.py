@@ -73,7 +73,12 @@ class Score:
 
 def _pair(p50: float, p95: float) -> str:
     """``0.15/0.29``; a dash for a figure without samples (no visit ended before a Ctrl-C)."""
-    return "/".join("-" if math.isnan(v) else f"{v:.2f}" for v in (p50, p95))
+    return "/".join(_shown(v) for v in (p50, p95))
+
+
+def _shown(value: float, digits: int = 2) -> str:
+    """A figure, or a dash where there was nothing to measure (nan)."""
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def _iou(true: TrueVisit, det: DetectedVisit, horizon: float) -> float:
@@ -217,7 +222,8 @@ class AttributionScore:
         return (
             f"pickups and putbacks: {self.true_moves} true, {self.detected} detected, "
             f"{self.matched} matched; attributed to the right customer {self.correct} of "
-            f"{self.matched} ({self.accuracy:.3f}), to someone else {self.named - self.correct}"
+            f"{self.matched} ({_shown(self.accuracy, 3)}), "
+            f"to someone else {self.named - self.correct}"
         )
 
 

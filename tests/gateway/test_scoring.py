@@ -161,3 +161,9 @@ def test_attribution_pairs_moves_by_item_kind_and_time_and_checks_the_customer()
     )  # fmt: skip
     assert found.accuracy == 1 / 3
     assert "right customer 1 of 3" in found.summary()
+
+
+def test_an_attribution_with_no_matched_move_shows_a_dash_not_nan() -> None:
+    summary = score_attribution([], []).summary()
+    assert "0 of 0 (-)" in summary
+    assert "nan" not in summary
