@@ -4,6 +4,8 @@ wall time at the moment the event is built."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from typing import Protocol
 
@@ -41,3 +43,26 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.t += seconds
+
+
+def on_grid(t: float, step_s: float) -> float:
+    """The first point of the time grid of ``step_s`` (multiples of it) at or after ``t``."""
+    return math.ceil(t / step_s - 1e-9) * step_s
+
+
+def second_grid(tick_s: float) -> float:
+    """The step of the grid for the daemon's once-a-second timers: the whole number of ticks
+    nearest a second (13 ticks of 80 ms: 1.04 s).
+
+    A wakeup costs more than most of what a timer does. Timers that need not fire at an exact
+    moment (housekeeping, watchdogs, silence checks) wait for points of this grid: every part
+    computes the same points from the same tick, asyncio runs the timers due at one point in
+    one turn, and each point is also a tick of the pipeline, which a busy loop wakes for
+    anyway."""
+    return tick_s * max(1, round(1.0 / tick_s))
+
+
+async def sleep_on_grid(seconds: float, step_s: float) -> None:
+    """Sleep at least ``seconds`` of loop time, waking on the grid of ``step_s``."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(on_grid(loop.time() + seconds, step_s) - loop.time())

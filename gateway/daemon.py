@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final, assert_never
 from drivers.compiled import choice as kernel_choice
 from drivers.compiled import describe as describe_kernels
 from gateway import __version__
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock, SystemClock, sleep_on_grid
 from gateway.commands import CommandRouter
 from gateway.commands.clocksync import clock_synchronised
 from gateway.commands.ledger import CommandLedger
@@ -300,7 +300,7 @@ class Daemon:
         notifier.ready(f"{states}; kernels {kernel_choice().mode}")
         interval = notifier.watchdog_interval_s
         while True:
-            await asyncio.sleep(interval or 5.0)
+            await sleep_on_grid(interval or 5.0, self.pipeline.tick.second_s)
             # The pipeline runs at least every IDLE_WAKE_S; if it has not, the loop is stuck
             # (or starved) and systemd should restart us: so no ping.
             if interval and self.clock.now() - self.pipeline.last_run < 3 * IDLE_WAKE_S + interval:

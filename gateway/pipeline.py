@@ -38,7 +38,7 @@ from gateway.transitions import Transition
 
 log = logging.getLogger(__name__)
 
-IDLE_WAKE_S: Final = 1.0  # how long the loop sleeps when the stage has nothing pending
+IDLE_WAKE_S: Final = 1.0  # about how long the loop sleeps when the stage has nothing pending
 
 
 class Pipeline:
@@ -115,12 +115,13 @@ class Pipeline:
 
     def _next_run(self, now: float) -> float:
         """Loop time of the next run: the next tick if anything waits or a port is ticking, else
-        the stage's deadline (on the grid too), else at most IDLE_WAKE_S from now."""
+        the stage's deadline (on the grid too), else a point of the once-a-second grid about
+        IDLE_WAKE_S from now (shared with the daemon's other timers: ``Tick.second_s``)."""
         after = now + 1e-6  # never twice on one point of the grid
         if self._pending or self.tick.ticking:
             return self.tick.at_or_after(after)
         deadline = self._stage.next_deadline()
-        idle = now + IDLE_WAKE_S
+        idle = self.tick.second_at_or_after(now + IDLE_WAKE_S / 2)
         if deadline is None:
             return idle
         return min(idle, self.tick.at_or_after(max(after, now + deadline - self._clock.now())))

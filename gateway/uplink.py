@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import brokerclient
+from gateway.clock import on_grid, second_grid, sleep_on_grid
 from gateway.commands.channel import REFUSALS_MAX, RESULTS_MAX, CommandChannel
 from gateway.commands.router import CommandRouter
 from gateway.config import Config
@@ -89,6 +90,7 @@ class Uplink:
         self._config = config
         self._outbox = outbox
         self._status = status
+        self._grid_s = second_grid(config.presence.tick_ms / 1000)  # of the timers below
         self.base = topic_base(config)
         self._commands = (
             None if commands is None else CommandChannel(commands, self.base, self._on_result)
@@ -327,7 +329,7 @@ class Uplink:
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         idle = 0.0
         while True:
-            await asyncio.sleep(1.0)
+            await sleep_on_grid(1.0, self._grid_s)
             idle += 1.0
             if self._status.changed or idle >= REFRESH_S:
                 await self._publish_status(client, "online")
@@ -356,8 +358,10 @@ class Uplink:
         )
 
     async def _wait_wake(self) -> None:
+        # Looks at the outbox about once a second even unwoken, on the grid of such timers.
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(1.0):
+            async with asyncio.timeout_at(on_grid(loop.time() + 1.0, self._grid_s)):
                 await self._wake.wait()
         except TimeoutError:
             pass

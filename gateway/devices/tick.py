@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from typing import Final
 
 from drivers.errors import TransportError
+from gateway.clock import on_grid, second_grid
 
 TICK_S: Final = 0.08  # config: presence.tick_ms
 # Bytes taken from one port per tick at most: ~1,400 ThingMagic records. A port that had more
@@ -75,11 +76,13 @@ class StreamPort:
         for ``silence_s`` (None: silence is normal for this device)."""
         loop = self._tick.loop
         while True:
-            left = math.inf if silence_s is None else self.last_bytes + silence_s - loop.time()
-            if left <= 0:
+            deadline = math.inf if silence_s is None else self.last_bytes + silence_s
+            if deadline <= loop.time():
                 raise TimeoutError
+            # On the once-a-second grid: the check shares a wakeup with the loop's other timers.
+            when = None if deadline == math.inf else self._tick.second_at_or_after(deadline)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(None if left == math.inf else left):
+                async with asyncio.timeout_at(when):
                     await asyncio.shield(self._ended)
 
     def feed(self, data: bytes, span_s: float = 0.0) -> bool:
@@ -181,6 +184,7 @@ class Tick:
         if not tick_s > 0:
             raise ValueError("tick_s must be positive")
         self.tick_s = tick_s
+        self.second_s = second_grid(tick_s)  # the grid of timers that need no exact moment
         self.read_max = read_max
         self._driver = wake
         self._ports: list[StreamPort] = []
@@ -244,8 +248,13 @@ class Tick:
 
     def at_or_after(self, t: float) -> float:
         """The first point of the grid at or after ``t`` (loop time)."""
-        return math.ceil(t / self.tick_s - 1e-9) * self.tick_s
+        return on_grid(t, self.tick_s)
 
     async def sleep_until(self, t: float) -> None:
         """Sleep to the grid point at or after ``t`` (loop time)."""
         await asyncio.sleep(self.at_or_after(t) - self.loop.time())
+
+    def second_at_or_after(self, t: float) -> float:
+        """The first point of the once-a-second grid (``gateway.clock.second_grid``) at or after
+        ``t``: for timers that need no exact moment."""
+        return on_grid(t, self.second_s)
