@@ -7,7 +7,10 @@ kernel call covers the reads of a whole tick from every reader. Reads from elsew
 readers, a parked port waking) and weight readings ask for a run at the next tick; so a read
 waits at most one tick, and a steady stream costs one wakeup per tick whatever its chunking.
 With no reads the loop still wakes at the stage's next deadline (on the grid too), because exits
-and dwells are made by time passing. All events of a run are stored in one outbox transaction
+and dwells are made by time passing. A tick whose reads only refresh visits (each of a subject
+already present in the read's zone: the steady state of a shop) reads the ports and stops
+there; such reads wait for a run that something else makes due, for at most ``DEFER_MAX_S``
+(``Pipeline._due``). All events of a run are stored in one outbox transaction
 (one commit per run, not per event), committed on the outbox's writer thread while the loop goes
 on.
 
@@ -38,6 +41,9 @@ from gateway.transitions import Transition
 
 log = logging.getLogger(__name__)
 
+# Reads that only refresh visits wait at most this long for a run (``Pipeline._due``): the
+# live page, the metrics and the stages' memory see them within it.
+DEFER_MAX_S: Final = 1.0
 IDLE_WAKE_S: Final = 1.0  # about how long the loop sleeps when the stage has nothing pending
 
 
@@ -67,6 +73,7 @@ class Pipeline:
         self._on_stored = on_stored
         self._on_events = on_events  # the local rules: they see a run's events before its commit
         self._pending = False  # something arrived for the next run
+        self._looked = 0  # rows of the collector that _due has looked at
         self._alarm: _Alarm | None = None  # set while the loop sleeps
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
@@ -105,13 +112,32 @@ class Pipeline:
             finally:
                 self._alarm = None
             rush = self.tick.poll()
-            self._pending = False  # what the poll brought is in this run
-            events = self._process(self._clock.now())
+            self._pending = False  # what the poll brought is in this run, or waits in it
+            now = self._clock.now()
+            if not self._due(now):
+                continue
+            events = self._process(now)
             if events:
                 # The commit runs on the outbox's writer thread; meanwhile the loop serves the
                 # readers and the rules' actions, and reads arriving now form the next batch.
                 await self._outbox.store(events)
                 self._on_stored()
+
+    def _due(self, now: float) -> bool:
+        """Must the stages run at this tick? Not when all it brought are reads that only
+        refresh visits (``PresenceStage.has_news``) and nothing else is due: then the reads
+        wait in the collector, and the tick costs the ports' reads alone. They are fed at the
+        next run with their own times, so the stages decide the same as if fed now; the run
+        comes at a stage deadline, with anything that can change, or ``DEFER_MAX_S`` after
+        the last."""
+        if self._extra or len(self.weights) or now - self.last_run >= DEFER_MAX_S:
+            return True
+        deadline = self._stage.next_deadline()
+        if deadline is not None and now >= deadline:
+            return True
+        held = len(self.collector)
+        looked, self._looked = self._looked, held
+        return looked < held and self._stage.has_news(self.collector.room(0), looked, held)
 
     def _next_run(self, now: float) -> float:
         """Loop time of the next run: the next tick if anything waits or a port is ticking, else
@@ -143,6 +169,7 @@ class Pipeline:
 
     def _process(self, now: float) -> list[AnyEvent]:
         batch = self.collector.drain()
+        self._looked = 0
         if self.tap is not None:
             self.tap(batch)
         samples = self.weights.drain()

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.kernels import layout
+from gateway.kernels.presence import any_news
 from gateway.kernels.presence import feed as feed_kernel
 from gateway.kernels.smoothing import prior_pool
 from gateway.reads import ReadBatch, Subjects
@@ -220,6 +221,12 @@ class PresenceStage:
             self._forget(now)
         return self._transitions(n) if n else []
 
+    def has_news(self, columns: ReadBatch, start: int, stop: int) -> bool:
+        """Could the reads in rows ``start:stop`` of ``columns`` make a transition if fed now?
+        False when each is of a subject already present in the read's zone (``any_news``):
+        those may wait, and fed later they decide the same."""
+        return bool(any_news(columns.subject, columns.zone, start, stop, self._state.cur))
+
     def _run(self, batch: ReadBatch, now: float) -> int:
         """The kernel on ``batch``: the transitions it wrote to the output rows."""
         self._reserve(5 * len(batch) + 2 * self._state.capacity)
@@ -247,6 +254,7 @@ class PresenceStage:
         """Load (or compile, on a cold cache) the kernel for exactly the types ``feed`` uses."""
         scratch = PresenceStage(self.zones[:1], self.params)
         one = ReadBatch.from_columns([0.0], [0], [0], [-60.0], [0], [1])
+        scratch.has_news(one, 0, 1)
         scratch.feed(one, 0.0)
 
     def present(self) -> dict[int, int]:

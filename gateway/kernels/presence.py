@@ -249,6 +249,18 @@ def next_deadline(subj: F64, cur: I32) -> float:
 
 
 @kernel
+def any_news(subject: I32, zone: I32, start: int, stop: int, cur: I32) -> bool:
+    """Could the reads in rows ``start:stop`` change anything now? Not if each is of a subject
+    already present in the read's zone: fed later, such a read only refreshes that visit, and
+    ``feed`` takes every read at its own time, so the later feed decides the same."""
+    for i in range(start, stop):
+        s = subject[i]
+        if s >= cur.shape[0] or cur[s] != zone[i]:
+            return True
+    return False
+
+
+@kernel
 def feed(  # the common path is written out for speed; see the module docstring
     t: F64, subject: I32, zone: I32, rssi: NDArray[np.float32], device: I32,
     antenna: NDArray[np.int16], now: float, subj: F64, cur: I32, pair: F64, pair_i: I32,
