@@ -3,7 +3,8 @@
 One connection at a time, in a reconnect loop with capped jittered backoff (aiomqtt's
 ``docs/reconnection.md`` pattern). While connected, up to ``mqtt.inflight`` publishes are
 unacknowledged at once; MQTT keeps QoS 1 messages of one connection in order, so consumers see
-``seq`` ascending. A row is deleted only after its PUBACK; after a reconnect everything not yet
+``seq`` ascending. A row is deleted only after its PUBACK (with the pipeline's next store of
+events, or within about a second: ``Outbox.delivered_later``); after a reconnect everything not yet
 acknowledged is sent again, so delivery is at least once and a consumer drops repeats by ``id``.
 
 The gateway speaks MQTT v5 and falls back to 3.1.1 when the broker refuses the protocol
@@ -103,11 +104,9 @@ class Uplink:
         self._protocol = brokerclient.protocol_version(config.mqtt)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._acked: list[int] = []
         self._backoff = Backoff(initial=0.5, cap=30.0)
         self._single_props: tuple[aiomqtt.ProtocolVersion, Properties | None] | None = None
         self._proven = False  # connected once with self._protocol: keep it on flaky links
-        self._idle = False  # the pump has published everything and waits for new rows
         self.connected = asyncio.Event()
         self.published = 0
         self.publish_seconds = Histogram()
@@ -269,14 +268,12 @@ class Uplink:
         after = 0  # after a reconnect, everything not yet acknowledged goes again
         async with asyncio.TaskGroup() as tg:
             while True:
-                if len(self._acked) >= ACK_FLUSH_ROWS:
+                if self._outbox.waiting_deletes >= ACK_FLUSH_ROWS:
                     await self._flush_acks()
                 rows = self._outbox.pending(after=after, limit=self._page_rows())
                 if not rows:
-                    await self._flush_acks()
-                    self._idle = True
-                    await self._wait_wake()
-                    self._idle = False
+                    if not await self._wait_wake():
+                        await self._flush_acks()  # a second with nothing new to store
                     continue
                 for group in self._groups(rows):
                     await window.acquire()
@@ -313,12 +310,9 @@ class Uplink:
                 timeout=PUBLISH_TIMEOUT_S,
             )
             self.publish_seconds.observe(time.perf_counter() - started)  # until the PUBACK
-            self._acked.extend(r.seq for r in rows)
+            # Deleted with the pipeline's next store, or by the pump within about a second.
+            self._outbox.delivered_later(r.seq for r in rows)
             self.published += len(rows)
-            if self._idle:
-                await (
-                    self._flush_acks()
-                )  # the pump is waiting for new rows: it will not flush these
         finally:
             window.release()
 
@@ -357,20 +351,21 @@ class Uplink:
             timeout=PUBLISH_TIMEOUT_S,
         )
 
-    async def _wait_wake(self) -> None:
-        # Looks at the outbox about once a second even unwoken, on the grid of such timers.
+    async def _wait_wake(self) -> bool:
+        """Wait for new rows; False when none came for about a second (on the grid of such
+        timers: ``gateway.clock.second_grid``). The outbox is looked at then all the same."""
         loop = asyncio.get_running_loop()
+        woken = True
         try:
             async with asyncio.timeout_at(on_grid(loop.time() + 1.0, self._grid_s)):
                 await self._wake.wait()
         except TimeoutError:
-            pass
+            woken = False
         self._wake.clear()
+        return woken
 
     async def _flush_acks(self) -> None:
-        if self._acked:
-            acked, self._acked = self._acked, []
-            await self._outbox.delivered(acked)
+        await self._outbox.flush_delivered()
 
     def _json_properties(self) -> Properties | None:
         if self._protocol != aiomqtt.ProtocolVersion.V5:

@@ -66,6 +66,9 @@ class Outbox:
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._closed = False
+        # Rows acknowledged and not yet handed to the writer (``delivered_later``); the loop's.
+        self._to_delete: list[int] = []
+        self._to_delete_ranges = SeqRanges()
 
     @classmethod
     def open(
@@ -111,6 +114,7 @@ class Outbox:
             return
         self._closed = True
         # Writes already asked for (a cancelled pipeline's last store) finish first.
+        self._call(self._writer.delete, None, self._take_deletes())
         self._call(self._writer.close, None)
         self._pool.shutdown(wait=True)
         with self._read_lock:
@@ -130,8 +134,13 @@ class Outbox:
         return self._call(self._writer.append, [], list(events))
 
     async def store(self, events: Sequence[AnyEvent]) -> list[int]:
-        """``append`` without holding up the event loop during the commit."""
-        return await self._off_loop(self._writer.append, [], list(events))
+        """``append`` without holding up the event loop during the commit. The rows given to
+        ``delivered_later`` meanwhile are deleted in the same trip to the writer thread."""
+        deletes = self._take_deletes()
+        try:
+            return await self._off_loop(self._append_then_delete, [], list(events), deletes)
+        finally:
+            self._deletes_taken()
 
     def mark_delivered(self, seqs: Iterable[int]) -> None:
         self._call(self._writer.delete, None, list(seqs))
@@ -139,7 +148,48 @@ class Outbox:
     async def delivered(self, seqs: Iterable[int]) -> None:
         """``mark_delivered`` without holding up the event loop. Rows that cannot be deleted
         now are remembered, skipped by ``pending`` and deleted once writes work."""
-        await self._off_loop(self._writer.delete, None, list(seqs))
+        self.delivered_later(seqs)
+        await self.flush_delivered()
+
+    def delivered_later(self, seqs: Iterable[int]) -> None:
+        """Rows delivered, deleted with the next ``store`` or ``flush_delivered``: a handover
+        to the writer thread wakes the loop when it is done, and a shop stores events about
+        as often as it delivers them, so one handover serves both. ``pending`` and the backlog
+        skip the rows from now on. A crash before the delete sends them again (at least
+        once), as a crash between a PUBACK and its delete always could."""
+        seqs = list(seqs)
+        self._to_delete += seqs
+        self._to_delete_ranges = self._to_delete_ranges.added(seqs)
+
+    @property
+    def waiting_deletes(self) -> int:
+        """Rows given to ``delivered_later`` and not yet handed to the writer."""
+        return len(self._to_delete)
+
+    async def flush_delivered(self) -> None:
+        """Delete now what ``delivered_later`` was given."""
+        deletes = self._take_deletes()
+        if not deletes:
+            return
+        try:
+            await self._off_loop(self._writer.delete, None, deletes)
+        finally:
+            self._deletes_taken()
+
+    def _take_deletes(self) -> list[int]:
+        deletes, self._to_delete = self._to_delete, []
+        return deletes
+
+    def _deletes_taken(self) -> None:
+        # The writer has recorded the taken rows (``Writer.undeleted`` until they are gone):
+        # from here its record is the one that skips them.
+        self._to_delete_ranges = SeqRanges().added(self._to_delete)
+
+    def _append_then_delete(self, events: list[AnyEvent], deletes: list[int]) -> list[int]:
+        seqs = self._writer.append(events)
+        if deletes:
+            self._writer.delete(deletes)
+        return seqs
 
     async def transact(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(conn)`` in one transaction on the writer thread (the command ledger's table
@@ -203,12 +253,12 @@ class Outbox:
     def pending(self, after: int = 0, limit: int = 1000) -> list[Row]:
         """Undelivered rows after ``after`` in seq order, skipping rows delivered but not yet
         deleted; [] when the file cannot be read."""
-        skip = self._writer.undeleted
+        skip, soon = self._writer.undeleted, self._to_delete_ranges
         rows: list[Row] = []
         with self._read_lock:
             while self._reader is not None:
                 page = self._read_page(self._reader, after, limit)
-                rows += [row for row in page if row.seq not in skip]
+                rows += [row for row in page if row.seq not in skip and row.seq not in soon]
                 if rows or len(page) < limit or not page:
                     return rows
                 after = skip.end_of(page[-1].seq) or page[-1].seq
@@ -217,6 +267,9 @@ class Outbox:
     def backlog(self) -> Backlog:
         writer = self._writer
         skip = writer.undeleted
+        soon = self._to_delete_ranges
+        if soon:
+            skip = SeqRanges([*skip, *soon])
         with self._read_lock:
             figures = self._read_figures(skip) if self._reader is not None else None
         count, oldest, dropped, lost, used = figures or (0, None, {}, 0, 0)
