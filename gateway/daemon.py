@@ -25,7 +25,7 @@ from gateway.commands import CommandRouter
 from gateway.commands.clocksync import clock_synchronised
 from gateway.commands.ledger import CommandLedger
 from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
-from gateway.devices.base import DeviceContext, DeviceState, Session
+from gateway.devices.base import DeviceContext, Session
 from gateway.devices.em4100 import Em4100Session
 from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
@@ -33,6 +33,7 @@ from gateway.devices.thingmagic import ThingMagicSession
 from gateway.eventfactory import EventFactory
 from gateway.events import ActionExecuted, AnyEvent
 from gateway.fusion import FusionStage
+from gateway.health import DeviceState
 from gateway.info import gateway_info
 from gateway.kernels.jit import prune_stale as prune_stale_kernels
 from gateway.kernels.warmup import warm_up_or_stop

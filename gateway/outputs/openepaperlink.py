@@ -30,7 +30,7 @@ from drivers.openepaperlink import (
 from drivers.openepaperlink.responses import HTTP_CONFLICT
 from gateway.commands import AnyCommand, EpaperShow, OutputError, OutputKind
 from gateway.config.outputs import OpenEPaperLinkOutput
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, StateListener
 from gateway.outputs.base import (
     ACTION_DEADLINE_S,
     InvalidCommandError,

@@ -46,7 +46,7 @@ from gateway.commands import (
     OutputKind,
 )
 from gateway.config.outputs import SerialDisplayOutput
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, StateListener
 from gateway.outputs.base import (
     ACTION_DEADLINE_S,
     FollowUp,
