@@ -107,7 +107,10 @@ class Daemon:
             subjects=self.subjects,
             forget_after_s=config.presence.forget_after_s,
         )
-        self.status = StatusBoard(self.outbox.backlog, self.outbox.health)
+        # The figures are read when a status is published, once everything below exists.
+        self.status = StatusBoard(
+            self.outbox.backlog, self.outbox.health, telemetry=functools.partial(snapshot, self)
+        )
         self.outputs = Outputs(config.outputs, self._on_output_state)
         for output in config.outputs:
             self.status.set_device(output.id, DeviceState.STARTING.value)
@@ -156,7 +159,6 @@ class Daemon:
             )
             for i, d in enumerate(self.devices)
         ]
-        self.status.telemetry = functools.partial(snapshot, self)
         self.metrics = (
             MetricsServer(GatewayCollector(self), config.metrics.host, config.metrics.port)
             if config.metrics.enabled
@@ -166,7 +168,7 @@ class Daemon:
         if config.web.enabled:
             from gateway.web.server import WebServer  # noqa: PLC0415  (aiohttp: only when on)
 
-            self.web = WebServer(self, config.web)
+            self.web = WebServer(self, config.web, self.status.set_alert)
         self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
 
     def _shelf_stages(self) -> tuple[ShelfStage, FusionStage]:
