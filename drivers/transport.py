@@ -1,10 +1,12 @@
-"""The one module in ``drivers`` that does I/O: opening a serial port as asyncio streams.
+"""The one module in ``drivers`` that does I/O: a serial port opened, read and written as asyncio
+streams.
 
 ``url`` is a device path (``/dev/ttyUSB0``) or a pyserial URL; ``socket://host:port`` and
 ``rfc2217://host:port`` reach serial-to-network bridges. pyserial-asyncio-fast does the work.
-Every failure to open is wrapped once, here, into ``TransportError`` naming the port, so callers
-above deal with one error type. ``loop://`` is refused: pyserial's loopback has no file
-descriptor for the event loop to watch, and it fails its first non-blocking write.
+Every failure to open, read (``read_chunk``) or write (``write``) is wrapped once, here, into
+``TransportError`` naming the port, so callers above deal with one error type. ``loop://`` is
+refused: pyserial's loopback has no file descriptor for the event loop to watch, and it fails its
+first non-blocking write.
 
 A streaming session may take the port's reading out of the transport (``take_reading``) and read
 the descriptor on its own schedule; the writer keeps working, and ``give_back_reading`` returns
@@ -23,6 +25,7 @@ from drivers.errors import TransportError
 
 _NO_FILE_DESCRIPTOR_SCHEMES: Final = ("loop://",)
 READ_LIMIT: Final = 1 << 20  # what ``buffered`` takes at most
+READ_CHUNK: Final = 4096  # what ``read_chunk`` takes at most
 
 
 async def open_serial(
@@ -39,6 +42,27 @@ async def open_serial(
     except (OSError, ValueError) as exc:
         raise TransportError(f"cannot open serial port {url}: {exc}") from exc
     return reader, writer
+
+
+async def read_chunk(reader: asyncio.StreamReader, port: str) -> bytes:
+    """Whatever ``port`` has waiting, once there is at least one byte (one wakeup per chunk);
+    TransportError if the read fails or the port was closed."""
+    try:
+        data = await reader.read(READ_CHUNK)
+    except (OSError, ConnectionError) as exc:
+        raise TransportError(f"{port}: read failed: {exc}") from exc
+    if not data:
+        raise TransportError(f"{port}: the port was closed (device unplugged?)")
+    return data
+
+
+async def write(writer: asyncio.StreamWriter, data: bytes, port: str) -> None:
+    """Write ``data`` and wait until the port has taken it; TransportError if it fails."""
+    writer.write(data)
+    try:
+        await writer.drain()
+    except (OSError, ConnectionError) as exc:
+        raise TransportError(f"{port}: write failed: {exc}") from exc
 
 
 def take_reading(writer: asyncio.StreamWriter) -> int:

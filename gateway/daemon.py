@@ -25,7 +25,7 @@ from gateway.commands import CommandRouter
 from gateway.commands.clocksync import clock_synchronised
 from gateway.commands.ledger import CommandLedger
 from gateway.config import Config, Em4100Reader, ModbusScaleSensor, Pn532Reader, ThingMagicReader
-from gateway.devices.base import DeviceContext, DeviceState, Session
+from gateway.devices.base import DeviceContext, Session
 from gateway.devices.em4100 import Em4100Session
 from gateway.devices.modbus_scale import ModbusScaleSession, WeightSink
 from gateway.devices.pn532 import Pn532Session
@@ -33,6 +33,7 @@ from gateway.devices.thingmagic import ThingMagicSession
 from gateway.eventfactory import EventFactory
 from gateway.events import ActionExecuted, AnyEvent
 from gateway.fusion import FusionStage
+from gateway.health import DeviceState
 from gateway.info import gateway_info
 from gateway.kernels.jit import prune_stale as prune_stale_kernels
 from gateway.kernels.warmup import warm_up_or_stop
@@ -106,7 +107,10 @@ class Daemon:
             subjects=self.subjects,
             forget_after_s=config.presence.forget_after_s,
         )
-        self.status = StatusBoard(self.outbox.backlog, self.outbox.health)
+        # The figures are read when a status is published, once everything below exists.
+        self.status = StatusBoard(
+            self.outbox.backlog, self.outbox.health, telemetry=functools.partial(snapshot, self)
+        )
         self.outputs = Outputs(config.outputs, self._on_output_state)
         for output in config.outputs:
             self.status.set_device(output.id, DeviceState.STARTING.value)
@@ -155,7 +159,6 @@ class Daemon:
             )
             for i, d in enumerate(self.devices)
         ]
-        self.status.telemetry = functools.partial(snapshot, self)
         self.metrics = (
             MetricsServer(GatewayCollector(self), config.metrics.host, config.metrics.port)
             if config.metrics.enabled
@@ -165,7 +168,7 @@ class Daemon:
         if config.web.enabled:
             from gateway.web.server import WebServer  # noqa: PLC0415  (aiohttp: only when on)
 
-            self.web = WebServer(self, config.web)
+            self.web = WebServer(self, config.web, self.status.set_alert)
         self._first_attempts = {d.id: asyncio.Event() for d in self.devices}
 
     def _shelf_stages(self) -> tuple[ShelfStage, FusionStage]:

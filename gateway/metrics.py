@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -24,10 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from gateway.telemetry import Histogram
-
-if TYPE_CHECKING:
-    from gateway.daemon import Daemon
+from gateway.telemetry import Histogram, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ class FrameCounters(Protocol):
     def frame_counters(self) -> Mapping[str, int]: ...
 
 
-def snapshot(daemon: Daemon) -> dict[str, object]:
+def snapshot(daemon: Telemetry) -> dict[str, object]:
     """The counters of the retained status."""
     pipeline, uplink = daemon.pipeline, daemon.uplink
     figures: dict[str, object] = {
@@ -65,14 +62,14 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def _frame_counters(daemon: Daemon) -> Iterator[tuple[str, Mapping[str, int]]]:
+def _frame_counters(daemon: Telemetry) -> Iterator[tuple[str, Mapping[str, int]]]:
     for ctx, session in zip(daemon.contexts, daemon.sessions, strict=True):
         if isinstance(session, FrameCounters):
             yield ctx.name, session.frame_counters()
 
 
 class GatewayCollector(Collector):
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Telemetry) -> None:
         self._daemon = daemon
 
     def collect(self) -> Iterator[Metric]:

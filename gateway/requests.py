@@ -39,6 +39,7 @@ from gateway.errors import GatewayError, InputError
 from gateway.events import format_ts
 from gateway.logs import LIFECYCLE
 from gateway.ratelog import Throttle
+from gateway.topics import PUBLISH_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 _refusals = Throttle(log, logging.INFO)
@@ -48,7 +49,6 @@ LIMITS: Final = bounded_json.Limits(MAX_PAYLOAD_BYTES, 2, max_keys=8)
 PENDING_MAX: Final = 16  # requests screened, not yet answered; more are refused as busy
 RESPONSES_MAX: Final = 100  # unsent responses kept; the oldest go first
 RECENT_IDS: Final = 1000  # ids refused as replays without asking the ledger
-PUBLISH_TIMEOUT_S: Final = 30.0
 
 RequestId = Annotated[str, Field(pattern=COMMAND_ID_PATTERN)]
 

@@ -29,6 +29,8 @@ class StatusBoard:
         self,
         backlog: Callable[[], Backlog],
         storage: Callable[[], StorageHealth] | None = None,
+        *,
+        telemetry: Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self._backlog = backlog
         self._storage = storage  # cheap, unlike backlog(): asked every second
@@ -37,7 +39,7 @@ class StatusBoard:
         self.details: dict[str, str] = {}
         self.counters: dict[str, int] = {}
         # The daemon's own figures (reads, events, latencies): gateway/metrics.py snapshot().
-        self.telemetry: Callable[[], dict[str, object]] | None = None
+        self.telemetry = telemetry
         self.kernels: str | None = None  # how the kernels run: compiled, jit or python
         # Inbound MQTT figures (the uplink's): messages refused, shed or failed by kind and
         # reason under "inbound_rejected", the content cache's size under "content".

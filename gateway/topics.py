@@ -1,5 +1,7 @@
 """Topic names below ``P`` = ``{topic_prefix}/{store}/{gateway}`` (docs/contract.md, "MQTT"),
-and the check a topic filter must pass before it goes to a broker."""
+the check a topic filter must pass before it goes to a broker, and how long one publish may wait
+for the broker's acknowledgement (the uplink's events, status and info, and the command results
+and request responses it publishes for the channels)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Final, Literal
 
 EventTopics = Literal["levels", "dotted"]
 TOPIC_MAX_BYTES: Final = 65_535  # MQTT: a topic or filter is a length-prefixed UTF-8 string
+PUBLISH_TIMEOUT_S: Final = 30.0
 
 
 def event_topic(base: str, event_type: str, style: EventTopics = "levels") -> str:

@@ -52,12 +52,11 @@ from gateway.rules.content import ContentStore, ContentSubscription
 from gateway.status import REFRESH_S, StatusBoard
 from gateway.supervise import Backoff
 from gateway.telemetry import Histogram
-from gateway.topics import event_topic
+from gateway.topics import PUBLISH_TIMEOUT_S, event_topic
 
 log = logging.getLogger(__name__)
 
 ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
-PUBLISH_TIMEOUT_S: Final = 30.0
 PAGE_ROWS_MAX: Final = 10_000
 _REFUSED_CREDENTIALS_CODES: Final = (4, 5, 0x86, 0x87)  # v3 rc 4/5, v5 0x86/0x87
 # The largest packet the broker may send us (v5 CONNECT property): a command (4 KiB) or a

@@ -33,6 +33,7 @@ from gateway.commands.result import CommandResult, valid_topic
 from gateway.commands.router import Accepted, CommandRouter, shown
 from gateway.ratelog import Throttle
 from gateway.tokenbucket import TokenBucket
+from gateway.topics import PUBLISH_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 _unanswered = Throttle(log, logging.WARNING)
@@ -45,7 +46,6 @@ REFUSAL_BURST: Final = 200.0
 # from events, and a broker slow to acknowledge slows them down further.
 REFUSALS_IN_FLIGHT: Final = 4
 RESULT_EXPIRY_S: Final = 3600  # a result nobody picked up within an hour is stale
-PUBLISH_TIMEOUT_S: Final = 30.0
 
 
 class CommandChannel:

@@ -23,7 +23,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from gateway.commands.text import unsafe
+from gateway.text import unsafe
 
 MAX_PAYLOAD_BYTES: Final = 4096  # larger messages are refused before JSON parsing
 COMMAND_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"

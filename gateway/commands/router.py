@@ -33,7 +33,12 @@ from pydantic import ValidationError
 
 from gateway import bounded_json
 from gateway.commands.clocksync import clock_synchronised
-from gateway.commands.executor import EXECUTE_TIMEOUT_S, OutputError, OutputExecutor
+from gateway.commands.executor import (
+    EXECUTE_TIMEOUT_S,
+    OutputError,
+    OutputExecutor,
+    carry_out,
+)
 from gateway.commands.ledger import OK, RUNNING, CommandLedger
 from gateway.commands.models import COMMAND_ID_PATTERN, MAX_PAYLOAD_BYTES, SCHEMAS, AnyCommand
 from gateway.commands.result import CommandResult
@@ -215,18 +220,13 @@ class CommandRouter:
         async with self._locks[output_id]:
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    await executor.execute(command)
+                    await carry_out(executor, command, output_id)
             except OutputError as exc:
                 self.failed += 1
                 return str(exc) or type(exc).__name__
             except TimeoutError:
                 self.failed += 1
                 return f"timed out after {self._timeout_s:g} s"
-            except Exception as exc:
-                # A bug in one output must cost one failed result, not the command channel.
-                log.exception("output %s failed on command %s", output_id, command.command_id)
-                self.failed += 1
-                return f"internal error: {type(exc).__name__}: {exc}"
         self.executed += 1
         return None
 

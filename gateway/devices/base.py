@@ -13,7 +13,6 @@ tick (``tick``, ``gateway.devices.tick``).
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 from collections.abc import Callable
@@ -25,17 +24,11 @@ from numpy.typing import NDArray
 from gateway.clock import Clock
 from gateway.devices.tick import Tick
 from gateway.epc_table import EpcTable
+from gateway.health import Health, StateListener
 from gateway.kernels.intern import ingest
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 
 log = logging.getLogger(__name__)
-
-
-class DeviceState(enum.StrEnum):
-    STARTING = "starting"
-    OK = "ok"
-    DOWN = "down"
-    ERROR = "error"  # the device answers but reports a fault (e.g. antenna return loss)
 
 
 class Session(Protocol):
@@ -44,10 +37,7 @@ class Session(Protocol):
         ...
 
 
-StateListener = Callable[[str, DeviceState, str | None], None]
-
-
-class DeviceContext:
+class DeviceContext(Health):
     def __init__(
         self,
         *,
@@ -66,16 +56,14 @@ class DeviceContext:
         self.name = name
         self.index = index
         self.log = logging.getLogger(f"gateway.devices.{name}")
+        super().__init__(name, self.log, on_state)
         self._zones = zones
         self._prefixes = customer_prefixes
         self._subjects = subjects
         self._collector = collector
         self._clock = clock
         self._wake = wake
-        self._on_state = on_state
         self.tick = tick or Tick()
-        self.state = DeviceState.STARTING
-        self.detail: str | None = None
         self.reads = 0
         self.unmapped_reads = 0
         self._epcs = EpcTable()  # this reader's EPCs -> subject ids
@@ -166,11 +154,3 @@ class DeviceContext:
     def reads_by_antenna(self) -> dict[int, int]:
         """Reads that reached the pipeline, per antenna port (0 for single-antenna readers)."""
         return {int(a): int(n) for a, n in enumerate(self._antenna_reads) if n}
-
-    def set_state(self, state: DeviceState, detail: str | None = None) -> None:
-        if state == self.state and detail == self.detail:
-            return
-        self.state, self.detail = state, detail
-        level = logging.INFO if state == DeviceState.OK else logging.WARNING
-        self.log.log(level, "%s%s", state.value, f": {detail}" if detail else "")
-        self._on_state(self.name, state, detail)

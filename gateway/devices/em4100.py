@@ -14,9 +14,10 @@ from drivers.buffer import DecoderStats
 from drivers.em4100 import Em4100Decoder, Em4100Frame
 from drivers.transport import open_serial
 from gateway.config import Em4100Reader
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
+from gateway.health import DeviceState
 from gateway.reads import SubjectKind
 
 ANTENNA = 0  # single-antenna readers: the config maps antenna 0 to the reader's zone

@@ -16,7 +16,8 @@ when the verdict does.
 from __future__ import annotations
 
 from drivers.buffer import DecoderStats
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
+from gateway.health import DeviceState
 
 
 class GarbageWatch:

@@ -12,13 +12,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
-from drivers.errors import TransportError
 from drivers.sentinel import NEED_DATA, NeedData
+from drivers.transport import read_chunk, write
 
 F = TypeVar("F")
 F_co = TypeVar("F_co", covariant=True)
-
-READ_CHUNK = 4096
 
 
 class FrameDecoder(Protocol[F_co]):
@@ -41,21 +39,11 @@ class Link(Generic[F]):
         self.port = port
 
     async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        try:
-            await self.writer.drain()
-        except (OSError, ConnectionError) as exc:
-            raise TransportError(f"{self.port}: write failed: {exc}") from exc
+        await write(self.writer, data, self.port)
 
     async def receive(self) -> list[F]:
         """Wait for bytes and return the complete frames they finish (possibly none)."""
-        try:
-            data = await self.reader.read(READ_CHUNK)
-        except (OSError, ConnectionError) as exc:
-            raise TransportError(f"{self.port}: read failed: {exc}") from exc
-        if not data:
-            raise TransportError(f"{self.port}: the port was closed (device unplugged?)")
-        self.decoder.receive_data(data)
+        self.decoder.receive_data(await read_chunk(self.reader, self.port))
         frames = []
         while (frame := self.decoder.next_frame()) is not NEED_DATA:
             frames.append(frame)

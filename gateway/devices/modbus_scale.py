@@ -34,9 +34,10 @@ from drivers.modbus_scale import RtuDecoder, Scale, encode_adu
 from drivers.transport import open_serial
 from gateway.clock import Clock
 from gateway.config import ModbusScaleSensor
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.link import Link
 from gateway.devices.pace import PollPace
+from gateway.health import DeviceState
 
 QUIET_S: Final = 0.05  # after a lost poll: longer than a reply's worth of bytes at 9600 baud
 

@@ -29,8 +29,9 @@ from drivers.pn532 import (
 )
 from drivers.transport import open_serial
 from gateway.config import Pn532Reader
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.link import Link
+from gateway.health import DeviceState
 from gateway.reads import SubjectKind
 
 ANTENNA: Final = 0

@@ -46,9 +46,10 @@ from drivers.thingmagic.version import TMR_SR_MODEL_M6E_NANO, VersionInfo
 from drivers.transport import buffered, give_back_reading, open_serial, take_reading
 from gateway.clock import SystemClock
 from gateway.config import ThingMagicReader
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
+from gateway.health import DeviceState
 from gateway.reads import ReadCollector, Subjects
 
 COMMAND_TIMEOUT_S: Final = 2.0  # SparkFun's COMMAND_TIME_OUT

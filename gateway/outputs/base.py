@@ -34,7 +34,7 @@ from typing import Final, Generic, Protocol, TypeVar
 
 from drivers.errors import DriverError, EncodeError
 from gateway.commands import EXECUTE_TIMEOUT_S, AnyCommand, OutputError, OutputKind
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, Health, StateListener
 
 ACTION_DEADLINE_S: Final = EXECUTE_TIMEOUT_S - 1.0  # we report before the router gives up
 MAX_QUEUED: Final = 32  # an output that is down must not collect commands without bound
@@ -111,7 +111,7 @@ class Output(Protocol):
     def set_state(self, state: DeviceState, detail: str | None = None) -> None: ...
 
 
-class OutputSession(ABC, Generic[C, A]):
+class OutputSession(Health, ABC, Generic[C, A]):
     """One output: ``execute`` from any task, ``run`` under ``gateway.supervise.supervised``."""
 
     def __init__(
@@ -120,11 +120,9 @@ class OutputSession(ABC, Generic[C, A]):
         self.id = output_id
         self.deadline_s = deadline_s
         self.log = logging.getLogger(f"gateway.outputs.{output_id}")
-        self.state = DeviceState.STARTING
-        self.detail: str | None = None
+        super().__init__(output_id, self.log, on_state)
         self.executed = 0
         self.failed = 0
-        self._on_state = on_state
         self._queue: _Queue[A] = _Queue()
 
     @property
@@ -158,14 +156,6 @@ class OutputSession(ABC, Generic[C, A]):
 
     def _fell_due(self, planned: Planned[A]) -> None:
         """A follow-up was queued; a session that restores state on reconnect should know."""
-
-    def set_state(self, state: DeviceState, detail: str | None = None) -> None:
-        if state == self.state and detail == self.detail:
-            return
-        self.state, self.detail = state, detail
-        level = logging.INFO if state == DeviceState.OK else logging.WARNING
-        self.log.log(level, "%s%s", state.value, f": {detail}" if detail else "")
-        self._on_state(self.id, state, detail)
 
     async def execute(self, command: AnyCommand) -> None:
         """Carry out ``command`` (OutputExecutor); raises OutputError saying why it could not."""

@@ -29,9 +29,8 @@ from drivers.openepaperlink import (
 )
 from drivers.openepaperlink.responses import HTTP_CONFLICT
 from gateway.commands import AnyCommand, EpaperShow, OutputError, OutputKind
-from gateway.commands.text import unsafe
 from gateway.config.outputs import OpenEPaperLinkOutput
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, StateListener
 from gateway.outputs.base import (
     ACTION_DEADLINE_S,
     InvalidCommandError,
@@ -40,6 +39,7 @@ from gateway.outputs.base import (
     RetryableError,
 )
 from gateway.outputs.http import HttpConnection
+from gateway.text import unsafe
 
 MAX_PAGES: Final = 100  # 5000 tags at the AP's 50 a page; more is a loop, not a shop
 HTTP_PORT: Final = 80

@@ -13,8 +13,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Self
 
-from drivers.errors import TransportError
-from drivers.transport import open_serial
+from drivers.transport import open_serial, read_chunk, write
 
 READ_CHUNK = 4096
 
@@ -40,21 +39,11 @@ class SerialPort:
 
     async def pump(self) -> None:
         while True:
-            try:
-                data = await self._reader.read(READ_CHUNK)
-            except (OSError, ConnectionError) as exc:
-                raise TransportError(f"{self.name}: read failed: {exc}") from exc
-            if not data:
-                raise TransportError(f"{self.name}: the port was closed (device unplugged?)")
-            self._feed(data)
+            self._feed(await read_chunk(self._reader, self.name))
             self._arrived.set()
 
     async def send(self, data: bytes) -> None:
-        self._writer.write(data)
-        try:
-            await self._writer.drain()
-        except (OSError, ConnectionError) as exc:
-            raise TransportError(f"{self.name}: write failed: {exc}") from exc
+        await write(self._writer, data, self.name)
 
     def expect(self) -> None:
         """Forget earlier arrivals: the next ``arrival`` waits for bytes fed after this call."""

@@ -18,7 +18,7 @@ from gateway.config.outputs import (
     RelayOutput,
     SerialDisplayOutput,
 )
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, StateListener
 from gateway.outputs.base import Output
 from gateway.outputs.openepaperlink import LabelSession
 from gateway.outputs.relay import RelaySession

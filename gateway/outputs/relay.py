@@ -20,7 +20,7 @@ from drivers.relay import STATUS_QUERY, RelayCommand, StatusDecoder
 from drivers.sentinel import NEED_DATA
 from gateway.commands import AnyCommand, OutputKind, RelaySwitch
 from gateway.config.outputs import RelayOutput
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, StateListener
 from gateway.outputs.base import (
     ACTION_DEADLINE_S,
     FollowUp,

@@ -45,9 +45,8 @@ from gateway.commands import (
     OutputError,
     OutputKind,
 )
-from gateway.commands.text import unsafe
 from gateway.config.outputs import SerialDisplayOutput
-from gateway.devices.base import DeviceState, StateListener
+from gateway.health import DeviceState, StateListener
 from gateway.outputs.base import (
     ACTION_DEADLINE_S,
     FollowUp,
@@ -57,6 +56,7 @@ from gateway.outputs.base import (
     RetryableError,
 )
 from gateway.outputs.port import SerialPort
+from gateway.text import unsafe
 
 MAX_FRAME_DURATION_S: Final = 0xFFFF  # SHOW_TEXT's duration_s is a u16
 

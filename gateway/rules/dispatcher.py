@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from gateway.clock import Clock
-from gateway.commands.executor import OutputError, OutputExecutor
+from gateway.commands.executor import OutputBugError, OutputError, OutputExecutor, carry_out
 from gateway.commands.models import (
     DISPLAY_TEXT_MAX,
     EPAPER_LINES,
@@ -128,7 +128,7 @@ class Dispatcher:
             command = step.command.model_copy(
                 update={"command_id": command_id, "expires_at": expires}
             )
-            error, tries = await self._step(executor, command, deadline_s)
+            error, tries = await self._step(planned.output, executor, command, deadline_s)
             attempts += tries
             if error is not None:
                 return error, attempts
@@ -137,7 +137,7 @@ class Dispatcher:
         return None, attempts
 
     async def _step(
-        self, executor: OutputExecutor, command: AnyCommand, deadline_s: float
+        self, output_id: str, executor: OutputExecutor, command: AnyCommand, deadline_s: float
     ) -> tuple[str | None, int]:
         loop, attempts, delay = asyncio.get_running_loop(), 0, RETRY_DELAY_S[0]
         deadline = loop.time() + deadline_s
@@ -146,19 +146,16 @@ class Dispatcher:
             attempts += 1
             try:
                 async with asyncio.timeout_at(deadline):
-                    await executor.execute(command)
+                    # A bug in one output costs one failed action, not the dispatcher (whose
+                    # TaskGroup would end every other action with it): carry_out wraps it.
+                    await carry_out(executor, command, output_id)
                 return None, attempts
-            except InvalidCommandError as exc:
-                return str(exc), attempts
+            except (InvalidCommandError, OutputBugError) as exc:
+                return str(exc), attempts  # trying again cannot help
             except OutputError as exc:
                 error = str(exc) or type(exc).__name__
             except TimeoutError:
                 return f"not acknowledged within {deadline_s:g} s: {error}", attempts
-            except Exception as exc:
-                # As in CommandRouter: a bug in one output costs one failed action, not the
-                # dispatcher (whose TaskGroup would end every other action with it).
-                log.exception("output %s failed on %s", getattr(executor, "id", "?"), command)
-                return f"internal error: {type(exc).__name__}: {exc}", attempts
             await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
             delay = min(2 * delay, RETRY_DELAY_S[1])
         return error, attempts

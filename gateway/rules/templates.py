@@ -15,8 +15,11 @@ content are refused when the config is loaded, not when a customer is standing t
 Rendering never raises: the values come from the central server's content, and a template runs
 in the pipeline. A value its format cannot show (a number too large for ``.2f``) counts as
 missing, so the field's fallback is shown, or nothing. Every value is cleaned of control and
-bidirectional characters (``gateway.commands.text``) before it is put into the text; the
+bidirectional characters (``gateway.text``) before it is put into the text; the
 template's own text comes from the config file and is checked there.
+
+The language is a leaf: the config parses templates when it is loaded, and the rules engine
+imports the config, so this module takes nothing from the rules, the commands or the config.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.commands.text import cleaned
 from gateway.errors import GatewayError
+from gateway.text import cleaned
 
 Value = str | int | float
 Resolve = Callable[[tuple[str, ...]], Value | None]

@@ -17,18 +17,16 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from aiohttp import web
 
 from gateway.config.sections import WebConfig
 from gateway.errors import GatewayError
 from gateway.privacy import read_secret
+from gateway.telemetry import Observed
 from gateway.web.sse import INTERVAL_S, Watchers
 from gateway.web.view import WINDOW_S, DaemonView
-
-if TYPE_CHECKING:
-    from gateway.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,7 @@ PAGE_HEADERS: Final = {
 ALERT: Final = "web"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SetAlert = Callable[[str, str | None], None]  # StatusBoard.set_alert
 
 
 class WebError(GatewayError):
@@ -57,10 +56,10 @@ class WebError(GatewayError):
 
 
 class WebServer:
-    def __init__(self, daemon: Daemon, config: WebConfig) -> None:
+    def __init__(self, daemon: Observed, config: WebConfig, set_alert: SetAlert) -> None:
         self.view = DaemonView(daemon)
         self.watchers = Watchers(self.view)
-        self._status = daemon.status
+        self._set_alert = set_alert
         self._config = config
         self.host, self.port = config.host, config.port
         self._password: bytes | None = None
@@ -90,7 +89,7 @@ class WebServer:
             self.port = _bound_port(runner, self.port)
             log.info("live page on http://%s:%d/", self.host, self.port)
             self._alert = None
-            self._status.set_alert(ALERT, None)
+            self._set_alert(ALERT, None)
             errors.addHandler(self.view.errors)
             await asyncio.Event().wait()  # until the daemon stops
         finally:
@@ -105,7 +104,7 @@ class WebServer:
         if alert != self._alert:
             log.error("live page: %s", exc)
         self._alert = alert
-        self._status.set_alert(ALERT, alert)
+        self._set_alert(ALERT, alert)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -1,6 +1,7 @@
-"""What the live page shows, read from the daemon's objects through their public surface.
+"""What the live page shows, read from the daemon through a read-only surface.
 
-``DaemonView`` is the page's only way into the daemon and it only reads: device states from the
+``DaemonView`` is the page's only way into the daemon (``gateway.telemetry.Observed``, which
+names everything it reads) and it only reads: device states from the
 status board, reads per antenna from the device contexts' counters, who is in which zone from
 the presence stage, the outbox's backlog, delivered events from the uplink's counter. Rates are
 differences of those counters between two snapshots. What no counter holds (RSSI per antenna,
@@ -25,17 +26,15 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gateway.events import ActionExecuted, AnyEvent, DeviceStatus, Subject, format_ts
 from gateway.reads import SubjectKind
+from gateway.telemetry import Observed
 from gateway.web.ring import ReadRing, Window
-
-if TYPE_CHECKING:
-    from gateway.daemon import Daemon
 
 WINDOW_S: Final = 60.0  # the RSSI histograms' and the tuning view's span
 NOW_S: Final = 2.0  # "seen now": read in this many seconds
@@ -76,7 +75,7 @@ class ErrorLog(logging.Handler):
 
 
 class DaemonView:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Observed) -> None:
         self._d = daemon
         self.ring = ReadRing(daemon.pipeline)
         self.errors = ErrorLog()

@@ -16,9 +16,10 @@ from firmware_sim.pty import Chunking, SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from gateway.clock import ManualClock
 from gateway.config import Em4100Reader, Pn532Reader
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.em4100 import Em4100Session
 from gateway.devices.pn532 import Pn532Session
+from gateway.health import DeviceState
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 from tests import waiting
 

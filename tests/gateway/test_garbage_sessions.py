@@ -24,10 +24,11 @@ from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
 from gateway.clock import ManualClock
 from gateway.config import Em4100Reader, Pn532Reader, ThingMagicReader
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.em4100 import Em4100Session
 from gateway.devices.pn532 import Pn532Session
 from gateway.devices.thingmagic import ThingMagicSession, warm_up
+from gateway.health import DeviceState
 from gateway.reads import ReadCollector, Subjects
 from tests import waiting
 

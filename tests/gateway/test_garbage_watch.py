@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from drivers.buffer import DecoderStats
 from gateway.clock import ManualClock
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.garbage import GarbageWatch
+from gateway.health import DeviceState
 from gateway.reads import ReadCollector, Subjects
 
 

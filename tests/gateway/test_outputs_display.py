@@ -20,7 +20,7 @@ from gateway.commands import (
     OutputError,
 )
 from gateway.config.outputs import SerialDisplayOutput
-from gateway.devices.base import DeviceState
+from gateway.health import DeviceState
 from gateway.outputs import DisplaySession, InvalidCommandError, Outputs
 from tests.waiting import background, until
 

@@ -12,7 +12,7 @@ from drivers.openepaperlink import get_db
 from firmware_sim.esl import AccessPointSim
 from gateway.commands import EpaperShow, OutputError, RelaySwitch
 from gateway.config.outputs import OpenEPaperLinkOutput
-from gateway.devices.base import DeviceState
+from gateway.health import DeviceState
 from gateway.outputs import InvalidCommandError, LabelSession, Outputs
 from gateway.outputs.http import HttpConnection
 from tests.waiting import background, until

@@ -14,7 +14,7 @@ from firmware_sim.pty import Chunking, SimPort
 from firmware_sim.relay import RelayBoardSim
 from gateway.commands import DisplayClear, OutputError, RelaySwitch
 from gateway.config.outputs import RelayOutput
-from gateway.devices.base import DeviceState
+from gateway.health import DeviceState
 from gateway.outputs import InvalidCommandError, Outputs, RelaySession
 from tests.waiting import background, until
 

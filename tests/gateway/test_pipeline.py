@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from gateway.clock import ManualClock, SystemClock
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.eventfactory import EventFactory
+from gateway.health import DeviceState
 from gateway.kernels.warmup import warm_up_kernels
 from gateway.outbox import Outbox
 from gateway.pipeline import Pipeline

@@ -17,8 +17,9 @@ from firmware_sim.pty import SimPort
 from firmware_sim.shelf import Shelf
 from gateway.clock import SystemClock
 from gateway.config import ModbusScaleSensor
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.modbus_scale import ModbusScaleSession
+from gateway.health import DeviceState
 from gateway.reads import ReadCollector, Subjects
 from tests import waiting
 

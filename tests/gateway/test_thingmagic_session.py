@@ -21,9 +21,10 @@ from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
 from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.config import ThingMagicReader
-from gateway.devices.base import DeviceContext, DeviceState
+from gateway.devices.base import DeviceContext
 from gateway.devices.thingmagic import ThingMagicSession, warm_up
 from gateway.devices.tick import TICK_S, Tick
+from gateway.health import DeviceState
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 from tests import waiting
 

@@ -19,7 +19,7 @@ from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
 from gateway.commands.router import CommandRouter
 from gateway.config import parse_config
-from gateway.devices.base import DeviceState
+from gateway.health import DeviceState
 from gateway.outbox import Outbox
 from gateway.outputs import Outputs
 from tests.waiting import background, until

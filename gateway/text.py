@@ -10,6 +10,9 @@ A command carrying such a character is refused whole (``unsafe``): the sender ha
 text was not shown as sent. Text a rule renders from pushed content is ``cleaned`` instead:
 controls become a space (a tab or newline in a title still separates words), direction marks
 are dropped, and the rest of the line is shown.
+
+Commands and outputs refuse with ``unsafe``; the rules' templates render with ``cleaned``. This
+module imports nothing of ours, so the template language that the config loads stays a leaf.
 """
 
 from __future__ import annotations
