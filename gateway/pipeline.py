@@ -10,7 +10,7 @@ With no reads the loop still wakes at the stage's next deadline (on the grid too
 and dwells are made by time passing. A tick whose reads only refresh visits (each of a subject
 already present in the read's zone: the steady state of a shop) reads the ports and stops
 there; such reads wait for a run that something else makes due, for at most ``DEFER_MAX_S``
-(``Pipeline._due``). All events of a run are stored in one outbox transaction
+(``Pipeline.due``). All events of a run are stored in one outbox transaction
 (one commit per run, not per event), committed on the outbox's writer thread while the loop goes
 on.
 
@@ -41,7 +41,7 @@ from gateway.transitions import Transition
 
 log = logging.getLogger(__name__)
 
-# Reads that only refresh visits wait at most this long for a run (``Pipeline._due``): the
+# Reads that only refresh visits wait at most this long for a run (``Pipeline.due``): the
 # live page, the metrics and the stages' memory see them within it.
 DEFER_MAX_S: Final = 1.0
 IDLE_WAKE_S: Final = 1.0  # about how long the loop sleeps when the stage has nothing pending
@@ -73,7 +73,7 @@ class Pipeline:
         self._on_stored = on_stored
         self._on_events = on_events  # the local rules: they see a run's events before its commit
         self._pending = False  # something arrived for the next run
-        self._looked = 0  # rows of the collector that _due has looked at
+        self._looked = 0  # rows of the collector that due() has looked at
         self._alarm: _Alarm | None = None  # set while the loop sleeps
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
@@ -114,7 +114,7 @@ class Pipeline:
             rush = self.tick.poll()
             self._pending = False  # what the poll brought is in this run, or waits in it
             now = self._clock.now()
-            if not self._due(now):
+            if not self.due(now):
                 continue
             events = self._process(now)
             if events:
@@ -123,7 +123,7 @@ class Pipeline:
                 await self._outbox.store(events)
                 self._on_stored()
 
-    def _due(self, now: float) -> bool:
+    def due(self, now: float) -> bool:
         """Must the stages run at this tick? Not when all it brought are reads that only
         refresh visits (``PresenceStage.has_news``) and nothing else is due: then the reads
         wait in the collector, and the tick costs the ports' reads alone. They are fed at the

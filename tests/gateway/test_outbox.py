@@ -165,3 +165,35 @@ def test_pragma_refuses_anything_but_a_name(tmp_path: Path) -> None:
         outbox.pragma("synchronous=OFF")
     assert outbox.pragma("synchronous") == 2
     outbox.close()
+
+
+def row_count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_rows_delivered_later_are_skipped_at_once_and_deleted_with_the_next_store(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.db"
+    outbox = Outbox.open(path)
+    try:
+        await outbox.store([status_event(i) for i in range(4)])
+        outbox.delivered_later([1, 2])
+        assert [r.seq for r in outbox.pending()] == [3, 4]  # skipped before any delete
+        assert outbox.backlog().count == 2
+        assert row_count(path) == 4
+        assert outbox.waiting_deletes == 2
+        await outbox.store([status_event(9)])  # the deletes ride along
+        assert row_count(path) == 3
+        assert outbox.waiting_deletes == 0
+        outbox.delivered_later([3])
+        await outbox.flush_delivered()  # or go on their own
+        assert row_count(path) == 2
+        outbox.delivered_later([4])
+    finally:
+        outbox.close()  # and what waits is deleted at close
+    assert row_count(path) == 1

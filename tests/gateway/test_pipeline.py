@@ -17,7 +17,7 @@ from gateway.eventfactory import EventFactory
 from gateway.health import DeviceState
 from gateway.kernels.warmup import warm_up_kernels
 from gateway.outbox import Outbox
-from gateway.pipeline import Pipeline
+from gateway.pipeline import DEFER_MAX_S, Pipeline
 from gateway.presence import EngineParams, PresenceStage, ZoneParams
 from gateway.privacy import Pseudonymizer
 from gateway.reads import SubjectKind, Subjects
@@ -184,3 +184,58 @@ def stored_of(tmp_path: Path) -> list[dict[str, object]]:
         return stored(outbox)
     finally:
         outbox.close()
+
+
+def test_reads_that_only_refresh_a_visit_wait_and_anything_new_makes_a_run_due(
+    tmp_path: Path,
+) -> None:
+    pipeline, ctx, clock, _ = build(tmp_path)
+    for _ in range(10):  # the card enters the entrance
+        read_for(ctx, clock, CARD, 1, 0.1)
+        pipeline.step(clock.now())
+    assert pipeline._stage.present()
+    read_for(ctx, clock, CARD, 1, 0.1)
+    assert not pipeline.due(clock.now())  # the card is where it was: its reads may wait
+    ctx.emit_read(ITEM, 1, -50.0)
+    assert pipeline.due(clock.now())  # a subject never seen
+    pipeline.step(clock.now())
+    read_for(ctx, clock, CARD, 1, 0.1)
+    assert not pipeline.due(clock.now())
+    ctx.emit_read(CARD, 2, -50.0)
+    assert pipeline.due(clock.now())  # a read in another zone may move it
+    pipeline.step(clock.now())
+    pipeline.add_event(pipeline._factory.device_status("door", DeviceState.DOWN.value, "gone"))
+    assert pipeline.due(clock.now())  # an event waits to be stored
+    pipeline.step(clock.now())
+    clock.advance(DEFER_MAX_S)
+    assert pipeline.due(clock.now())  # a second since the last run
+
+
+def test_a_run_only_when_due_decides_what_a_run_every_tick_does(tmp_path: Path) -> None:
+    """Two pipelines on the same reads: one runs at every 50 ms tick, the other only when
+    ``due``; their events are the same, with the same times."""
+    (a, ctx_a, clock_a, outbox_a), (b, ctx_b, clock_b, outbox_b) = (
+        build(tmp_path / "every"), build(tmp_path / "due"),
+    )  # fmt: skip
+    plan = [(CARD, 1, 2.0), (ITEM, 2, 1.0), (CARD, 2, 3.0), ("", 0, 6.0), (CARD, 1, 1.5)]
+    runs = {"every": 0, "due": 0}
+    for raw, antenna, seconds in plan:
+        for _ in range(int(seconds / 0.05 + 1e-9)):
+            for ctx, clock in ((ctx_a, clock_a), (ctx_b, clock_b)):
+                if raw:
+                    ctx.emit_read(raw, antenna, -50.0)
+                clock.advance(0.05)
+            a.step(clock_a.now())
+            runs["every"] += 1
+            if b.due(clock_b.now()):
+                b.step(clock_b.now())
+                runs["due"] += 1
+    a.flush(clock_a.now())
+    b.flush(clock_b.now())
+
+    def seen(outbox: Outbox) -> list[tuple[object, ...]]:
+        return [(e["type"], e.get("zone"), e.get("ts")) for e in stored(outbox)]
+
+    assert seen(outbox_a) == seen(outbox_b)
+    assert {"presence.enter", "presence.exit", "presence.dwell"} <= {e[0] for e in seen(outbox_a)}
+    assert runs["due"] < runs["every"] / 2
