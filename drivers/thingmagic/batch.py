@@ -119,11 +119,16 @@ class Scan:
         ]
 
     def add_to(self, stats: DecoderStats) -> None:
-        c = self.counters.tolist()
-        stats.frames += c[FRAMES]
-        stats.bad_checksum += c[BAD_CHECKSUM]
-        stats.bad_length += c[BAD_LENGTH]
-        stats.discarded_bytes += c[DISCARDED]
+        add_counters(self.counters, stats)
+
+
+def add_counters(counters: NDArray[np.int64], stats: DecoderStats) -> None:
+    """A scan's ``counters`` (FRAMES, BAD_CHECKSUM, BAD_LENGTH, DISCARDED) onto ``stats``."""
+    c = counters.tolist()
+    stats.frames += c[FRAMES]
+    stats.bad_checksum += c[BAD_CHECKSUM]
+    stats.bad_length += c[BAD_LENGTH]
+    stats.discarded_bytes += c[DISCARDED]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +225,7 @@ def _tag_record(buf: U8, p: int, end: int, meta: NDArray[np.int64]) -> int:
 
 
 @_jit
-def _scan_kernel(
+def scan_kernel(
     buf: U8,
     table: U16,
     epc_off: NDArray[np.int64],
@@ -408,6 +413,13 @@ def capacity_for(nbytes: int) -> int:
     return nbytes // RESPONSE_OVERHEAD + 1
 
 
+# epc_off, epc_len, antenna, rssi, timestamp_ms, read_at, other_off, other_len (as in ``Scan``)
+Columns = tuple[
+    NDArray[np.int64], NDArray[np.int32], NDArray[np.int16], NDArray[np.float32],
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int32],
+]  # fmt: skip
+
+
 class Scanner:
     """Owns the output columns, grown to fit the largest buffer seen, reused across calls: a
     ``Scan`` it returns holds views that the next ``scan`` overwrites (copy what you keep)."""
@@ -417,20 +429,31 @@ class Scanner:
 
     def _alloc(self, capacity: int) -> None:
         self._capacity = capacity
-        self._cols = (
+        self._cols: Columns = (
             np.empty(capacity, np.int64), np.empty(capacity, np.int32),
             np.empty(capacity, np.int16), np.empty(capacity, np.float32),
             np.empty(capacity, np.int64), np.empty(capacity, np.int64),
             np.empty(capacity, np.int64), np.empty(capacity, np.int32),
         )  # fmt: skip
 
-    def scan(self, buf: bytes) -> Scan:
-        need = capacity_for(len(buf))
+    def columns(self, nbytes: int) -> Columns:
+        """The output columns, with room for what ``nbytes`` can hold (``scan_kernel``'s
+        arguments after the table): for a caller that runs the kernel inside one of its own."""
+        need = capacity_for(nbytes)
         if need > self._capacity:
             self._alloc(max(need, 2 * self._capacity))
+        return self._cols
+
+    def others(self, buf: bytes, n: int) -> list[bytes]:
+        """The first ``n`` other frames of the last scan of ``buf``, in order."""
+        offsets, lengths = self._cols[6][:n].tolist(), self._cols[7][:n].tolist()
+        return [buf[o : o + k] for o, k in zip(offsets, lengths, strict=True)]
+
+    def scan(self, buf: bytes) -> Scan:
+        cols = self.columns(len(buf))
         counters = np.zeros(N_COUNTERS, np.int64)
         data = np.frombuffer(buf, np.uint8)
-        consumed, nreads, nother = _scan_kernel(data, CRC_TABLE, *self._cols, counters)
+        consumed, nreads, nother = scan_kernel(data, CRC_TABLE, *cols, counters)
         c = self._cols
         return Scan(
             consumed, c[0][:nreads], c[1][:nreads], c[2][:nreads], c[3][:nreads], c[4][:nreads],

@@ -3,12 +3,13 @@
 The context hides the pipeline from the session: a session reports "this reader saw this id on
 this antenna at this strength" and the context stamps the time, maps the antenna to its zone,
 decides whether the id is a customer or an item, interns it and wakes the pipeline. A UHF
-session hands over everything one port read decoded in one call (``emit_reads``): one kernel
-call (``gateway.kernels.intern.ingest``) looks each EPC up in the reader's table by its bytes,
-maps its antenna to a zone, times it and writes it into the pipeline's read columns; Python runs
-only for an EPC seen for the first time (interned, and added to the table), so a tag read a
-thousand times costs one hex conversion. Streaming sessions read their ports on the pipeline's
-tick (``tick``, ``gateway.devices.tick``).
+session hands over everything one port read decoded in one call (``emit_reads``; a streaming
+ThingMagic port its raw bytes, ``emit_stream``, which frames them in the same kernel call): one
+kernel call (``gateway.kernels.intern.ingest``) looks each EPC up in the reader's table by its
+bytes, maps its antenna to a zone, times it and writes it into the pipeline's read columns;
+Python runs only for an EPC seen for the first time (interned, and added to the table), so a tag
+read a thousand times costs one hex conversion. Streaming sessions read their ports on the
+pipeline's tick (``tick``, ``gateway.devices.tick``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from drivers.thingmagic.batch import CRC_TABLE, Scanner, capacity_for
 from gateway.clock import Clock
 from gateway.devices.tick import Tick
 from gateway.epc_table import EpcTable
 from gateway.health import Health, StateListener
 from gateway.kernels.intern import ingest
+from gateway.kernels.stream import scan_ingest
 from gateway.reads import ReadCollector, SubjectKind, Subjects
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,34 @@ class DeviceContext(Health):
         if rows:
             self.reads += rows
             self._wake()
+
+    def emit_stream(
+        self, buf: bytes, scanner: Scanner, counters: NDArray[np.int64], span_s: float
+    ) -> tuple[int, int, int]:
+        """A ThingMagic port read whole: framed by the stream scan into ``scanner``'s columns
+        (its counters added to ``counters``) and its tag reads taken as ``emit_reads`` takes
+        them, in one kernel call (``gateway.kernels.stream``). Returns the scan's (bytes
+        consumed, tag reads, other frames: ``Scanner.others``)."""
+        cols = scanner.columns(len(buf))
+        most = capacity_for(len(buf))
+        data = np.frombuffer(buf, np.uint8)
+        if self._missing.shape[0] < most:
+            self._missing = np.empty(max(most, 2 * self._missing.shape[0]), np.int64)
+        at = len(self._collector)
+        out = self._collector.room(most)
+        consumed, n, others, rows, lost = scan_ingest(
+            data, CRC_TABLE, *cols, counters, self._clock.now(), float(span_s), self.index,
+            *self._epcs.arrays(), self._zone_of, self._antenna_reads, out.t, out.subject,
+            out.zone, out.rssi, out.device, out.antenna, at, self._missing,
+        )  # fmt: skip
+        if lost:
+            self._intern_new(data, cols[0], cols[1], out.subject[at : at + rows], lost)
+        self._collector.took(rows)
+        self.unmapped_reads += n - rows
+        if rows:
+            self.reads += rows
+            self._wake()
+        return consumed, n, others
 
     def _intern_new(
         self,

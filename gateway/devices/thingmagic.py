@@ -9,13 +9,13 @@ means the link is dead even when the port still looks open; bytes that make no f
 ``garbage_error_s`` (``GarbageWatch``) put the reader in error until a valid frame comes.
 
 Streaming is the hot path. The port leaves the asyncio transport and joins the pipeline's tick
-(``gateway.devices.tick``): everything it has waiting is read once per tick, one call of the
-batched scan (``drivers.thingmagic.batch``, a numba kernel) frames all of it and returns where
-each tag read's EPC lies in the bytes, and the context takes them in one ``emit_reads`` (one
-more kernel: EPC -> subject, antenna -> zone, each read's time spread over the span in which
-its bytes arrived). Only the rare other frames (keep-alives, warnings, acks) go
-through the per-frame parser. The bytes of a frame cut by the read are kept and put in front of
-the next read. The session's own task only watches for the end: a failure, or no keep-alive.
+(``gateway.devices.tick``): everything it has waiting is read once per tick, and one kernel call
+(the context's ``emit_stream``) frames all of it with the batched scan
+(``drivers.thingmagic.batch``) and takes its tag reads into the pipeline's columns (EPC ->
+subject, antenna -> zone, each read's time spread over the span in which its bytes arrived).
+Only the rare other frames (keep-alives, warnings, acks) go through the per-frame parser. The
+bytes of a frame cut by the read are kept and put in front of the next read. The session's own
+task only watches for the end: a failure, or no keep-alive.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 import math
 from typing import Final, assert_never
+
+import numpy as np
 
 from drivers.buffer import DecoderStats
 from drivers.errors import DeviceError, FrameError
@@ -69,9 +71,9 @@ log = logging.getLogger(__name__)
 
 def warm_up() -> None:
     """Compile the stream's kernels (or load them) before any reader streams: a tag record and
-    a keep-alive through the path of a streaming port's bytes (the scan, then ``emit_reads``:
-    the ingest, a new EPC into the reader's table), then the release of the subject (the
-    table's rebuild)."""
+    a keep-alive through the scan and ``emit_reads`` (the ingest, a new EPC into the reader's
+    table), then through ``emit_stream`` (the two in one call, as a streaming port runs
+    them), then the release of the subject (the table's rebuild)."""
     subjects = Subjects()
     ctx = DeviceContext(
         name="warm-up", index=0, zones={1: 0}, customer_prefixes=(), subjects=subjects,
@@ -84,6 +86,8 @@ def warm_up() -> None:
     buf += encode_keepalive().to_bytes() + SOF_BYTES
     found = batch.Scanner().scan(buf)
     ctx.emit_reads(buf, found.epc_off, found.epc_len, found.antenna, found.rssi, 0.01)
+    counters = np.zeros(batch.N_COUNTERS, np.int64)
+    ctx.emit_stream(buf, batch.Scanner(), counters, 0.01)  # what a streaming port runs
     subjects.release([0])
 
 
@@ -218,14 +222,12 @@ class _Stream:
 
     def consume(self, data: bytes, span_s: float) -> bool:
         buf = self._rest + data if self._rest else data
-        found = self._scanner.scan(buf)
-        self._rest = buf[found.consumed :]
-        found.add_to(self._session.stats)
-        if len(found):
-            self._ctx.emit_reads(
-                buf, found.epc_off, found.epc_len, found.antenna, found.rssi, span_s
-            )
-        for raw in found.others(buf):
-            self._session.handle(Response.from_checked_bytes(raw), self._ctx)
+        counters = np.zeros(batch.N_COUNTERS, np.int64)
+        consumed, reads, others = self._ctx.emit_stream(buf, self._scanner, counters, span_s)
+        self._rest = buf[consumed:]
+        batch.add_counters(counters, self._session.stats)
+        if others:
+            for raw in self._scanner.others(buf, others):
+                self._session.handle(Response.from_checked_bytes(raw), self._ctx)
         self._watch.after_chunk()
-        return len(found) > 0
+        return reads > 0
