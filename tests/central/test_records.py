@@ -36,25 +36,29 @@ def test_a_batch_becomes_its_rows_in_order() -> None:
     assert [json.loads(r.payload) for r in found] == docs
 
 
+BAD_EVENTS = [
+    (b"{not json", "malformed"),
+    (b"[" * 100 + b"]" * 100, "too_deep"),
+    (b"1" * 70_000, "too_large"),
+    (payload(event(1, zone="a\u0000b")), "value"),
+    (payload(event(0)), "schema"),
+    (payload(event(True)), "schema"),
+    (payload(event(10**20)), "number"),
+    (payload(event(1, id=5)), "schema"),
+    (payload(event(1, id="x" * 65)), "schema"),
+    (payload(event(1, id="\ud800")), "schema"),
+    (payload(event(1, ts="yesterday")), "schema"),
+    (payload(event(1, zone="has space")), "schema"),
+    (payload(event(1, subject=[1])), "schema"),
+    (payload(event(1, gateway="gw-other")), "topic"),
+    (payload([1, 2]), "schema"),
+]
+
+
+# Ids by position: the bodies hold fresh event ids, and two xdist workers must collect the same
+# test names (pytest 8 names a bytes parameter by its value).
 @pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (b"{not json", "malformed"),
-        (b"[" * 100 + b"]" * 100, "too_deep"),
-        (b"1" * 70_000, "too_large"),
-        (payload(event(1, zone="a\u0000b")), "value"),
-        (payload(event(0)), "schema"),
-        (payload(event(True)), "schema"),
-        (payload(event(10**20)), "number"),
-        (payload(event(1, id=5)), "schema"),
-        (payload(event(1, id="x" * 65)), "schema"),
-        (payload(event(1, id="\ud800")), "schema"),
-        (payload(event(1, ts="yesterday")), "schema"),
-        (payload(event(1, zone="has space")), "schema"),
-        (payload(event(1, subject=[1])), "schema"),
-        (payload(event(1, gateway="gw-other")), "topic"),
-        (payload([1, 2]), "schema"),
-    ],
+    ("body", "expected"), BAD_EVENTS, ids=[f"{i}-{code}" for i, (_, code) in enumerate(BAD_EVENTS)]
 )
 def test_a_bad_event_message_is_rejected_with_its_reason(body: bytes, expected: str) -> None:
     assert code(topic_of(event(1)), body) == expected
