@@ -41,6 +41,7 @@ MAX_NUMBER_CHARS: Final = 32  # a float literal such as -1.2345678901234567e-308
 # A string once its escapes are gone (``too_deep``): from a quote to the next.
 _STRING: Final = re.compile(rb'"[^"]*"')
 _NOT_MARKS: Final = bytes(c for c in range(256) if c not in b'[]{}"')
+_WHITESPACE: Final = re.compile(r"[ \t\n\r]*")
 _NOT_BRACKETS: Final = bytes(c for c in range(256) if c not in b"[]{}")
 _STEPS: Final = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 
@@ -54,16 +55,66 @@ class Limits:
 
 def parse(payload: bytes, limits: Limits) -> object:
     """The JSON value in ``payload``, or ``InputError`` if it breaks ``limits`` or is not JSON."""
+    text = _checked_text(payload, limits)
+    try:
+        return _decoder(limits.max_keys).decode(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}", "malformed") from None
+
+
+def parse_array(payload: bytes, limits: Limits) -> list[tuple[object, str]] | None:
+    """The elements of the JSON array in ``payload``, each with the text it is written as in
+    ``payload`` (to keep as sent, rather than encode again); None for JSON that is not an array.
+    Limits and errors as ``parse``."""
+    text = _checked_text(payload, limits)
+    decoder = _decoder(limits.max_keys)
+    try:
+        at = _skip(text, 0)
+        if not text.startswith("[", at):
+            decoder.decode(text)  # malformed, or a value that is not an array
+            return None
+        items = []
+        at = _skip(text, at + 1)
+        if text.startswith("]", at):
+            at += 1
+        else:
+            while True:
+                value, end = decoder.raw_decode(text, at)
+                items.append((value, text[at:end]))
+                at = _skip(text, end)
+                if text.startswith(",", at):
+                    at = _skip(text, at + 1)
+                elif text.startswith("]", at):
+                    at += 1
+                    break
+                else:
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, at)
+        at = _skip(text, at)
+        if at != len(text):
+            raise json.JSONDecodeError("Extra data", text, at)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}", "malformed") from None
+    return items
+
+
+def _checked_text(payload: bytes, limits: Limits) -> str:
+    """``payload`` as text once its size and depth are within ``limits`` (decoded as
+    ``json.loads`` decodes bytes)."""
     if len(payload) > limits.max_bytes:
         raise InputError(f"payload of {len(payload)} bytes exceeds {limits.max_bytes}", "too_large")
     if too_deep(payload, limits.max_depth):
         raise InputError(f"nested more than {limits.max_depth} levels deep", "too_deep")
     try:
-        # As json.loads reads bytes, with a decoder built once per limits.
-        text = payload.decode(json.detect_encoding(payload), "surrogatepass")
-        return _decoder(limits.max_keys).decode(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return payload.decode(json.detect_encoding(payload), "surrogatepass")
+    except UnicodeDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}", "malformed") from None
+
+
+def _skip(text: str, at: int) -> int:
+    """Past JSON whitespace from ``at``."""
+    found = _WHITESPACE.match(text, at)
+    assert found is not None  # the pattern matches the empty string
+    return found.end()
 
 
 def too_deep(payload: bytes, max_depth: int) -> bool:
