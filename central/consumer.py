@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -74,8 +74,7 @@ class Figures:
         self.conflicts += inserted.conflicts
 
 
-@dataclass(frozen=True, slots=True)
-class _Checked:
+class _Checked(NamedTuple):
     message: aiomqtt.Message
     rows: list[EventRow]
     status: StatusRow | None

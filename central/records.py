@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, TypeVar
+from typing import Final, Literal, NamedTuple, TypeVar
 
 from gateway.bounded_json import Limits, parse, parse_array
 from gateway.errors import InputError
@@ -40,8 +40,9 @@ class Rejected(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(NamedTuple):
+    """A tuple: built once per event, and a batch's columns are one ``zip``."""
+
     id: str
     store: str
     gateway: str
