@@ -1,5 +1,6 @@
 """The consumer's two changes under paho: the read buffer serves paho the socket's bytes in
-order however paho asks for them, and the shared property tables decode what paho's own do."""
+order however paho asks for them (reading the socket once per wake-up of the event loop), and
+the shared property tables decode what paho's own do."""
 
 from __future__ import annotations
 
@@ -46,8 +47,27 @@ def test_a_read_larger_than_what_is_buffered_returns_what_is_there(
     theirs.sendall(b"\x30\x05hello")
     assert buffered.recv(1) == b"\x30"
     assert buffered.recv(CHUNK * 2) == b"\x05hello"
+    assert buffered.pending() == 0  # aiomqtt asks after each packet: the wake-up ends
     theirs.close()
     assert buffered.recv(1) == b""  # the end of the stream, as from the socket
+
+
+def test_one_wake_up_reads_the_socket_once(pair: tuple[socket.socket, ReadBuffer]) -> None:
+    """Past what one read brought, the buffer says nothing has come (paho keeps the partial
+    packet) until the next wake-up, which reads on; nothing is lost or reordered."""
+    theirs, buffered = pair
+    sent = bytes(range(256)) * (CHUNK // 128)  # two reads' worth
+    theirs.sendall(sent)
+    got = [buffered.recv(1)]
+    got.append(buffered.recv(buffered.pending() + 10))  # the rest of the first read only
+    assert len(b"".join(got)) <= CHUNK
+    with pytest.raises(BlockingIOError):
+        buffered.recv(7)
+    assert buffered.pending() == 0
+    while len(b"".join(got)) < len(sent):
+        got.append(buffered.recv(7))
+        buffered.pending()
+    assert b"".join(got) == sent
 
 
 def test_shared_tables_decode_as_paho_does() -> None:
