@@ -3,11 +3,12 @@
 Per connection, one writer task takes what has arrived in aiomqtt's queue (up to
 ``max_batch_messages``; paho fills it from the socket's reader callback, through
 ``central.readbuffer``), checks it (``central.records``), commits it in one transaction on the
-database thread, and only then acknowledges each message (paho's manual acks). So a consumer
-that dies, however abruptly, has acknowledged only what is committed; the broker sends the rest
-again (to it, when it resumes its persistent session) and the unique ``id`` drops what was
-committed but not yet acknowledged. The broker sends at most ``receive_maximum``
-unacknowledged messages: that bounds the memory a flood can take.
+database thread, and only then acknowledges each message (paho's manual acks; the PUBACKs of a
+batch go out in one write, ``central.pahoacks``). So a consumer that dies, however abruptly,
+has acknowledged only what is committed; the broker sends the rest again (to it, when it
+resumes its persistent session) and the unique ``id`` drops what was committed but not yet
+acknowledged. The broker sends at most ``receive_maximum`` unacknowledged messages: that bounds
+the memory a flood can take.
 
 Rejected messages (``records.Rejected``) are counted by reason, logged at most once a minute
 per reason, and acknowledged: they can never be stored. A batch the database refuses as data
@@ -32,7 +33,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central import pahotables, readbuffer
+from central import pahoacks, pahotables, readbuffer
 from central.losswatch import LossWatch
 from central.records import (
     MAX_BATCH_BYTES,
@@ -156,7 +157,7 @@ class Consumer:
 
     async def _write(self, client: aiomqtt.Client) -> None:
         loop = asyncio.get_running_loop()
-        ack = client._client.ack
+        paho = client._client
         messages = client.messages
         # aiomqtt's iterator costs a task and a loop turn per message, more than the rest of a
         # message's handling; it waits for the first of a batch (it sees a lost connection), and
@@ -171,9 +172,7 @@ class Consumer:
                 started = time.perf_counter()
                 await loop.run_in_executor(self._db, self._commit, checked)
                 self.figures.commit_seconds.observe(time.perf_counter() - started)
-            for message in batch:
-                if message.qos:
-                    ack(message.mid, message.qos)
+            pahoacks.ack_all(paho, batch)
 
     def _check(self, message: aiomqtt.Message) -> _Checked | None:
         self.figures.messages += 1

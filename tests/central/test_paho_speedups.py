@@ -1,16 +1,20 @@
-"""The consumer's two changes under paho: the read buffer serves paho the socket's bytes in
-order however paho asks for them (reading the socket once per wake-up of the event loop), and
-the shared property tables decode what paho's own do."""
+"""The consumer's changes under paho: the read buffer serves paho the socket's bytes in order
+however paho asks for them (reading the socket once per wake-up of the event loop), the shared
+property tables decode what paho's own do, and a batch's PUBACKs are the bytes paho's acks
+would send."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from central.pahoacks import ack_all
 from central.pahotables import SharedTables
 from central.readbuffer import CHUNK, ReadBuffer
 
@@ -103,3 +107,30 @@ def test_the_shared_tables_go_in_only_where_paho_decodes_as_expected(
     monkeypatch.setattr(paho_packet, "Properties", Properties)
     assert pahotables.install() is True
     assert paho_packet.Properties is SharedTables  # type: ignore[attr-defined]
+
+
+@dataclass
+class Received:
+    mid: int
+    qos: int
+
+
+def queued(client: mqtt.Client) -> bytes:
+    return b"".join(bytes(p["packet"]) for p in client._out_packet)
+
+
+def test_a_batch_of_pubacks_is_what_pahos_acks_send() -> None:
+    messages = [Received(1, 1), Received(2, 0), Received(300, 1), Received(65535, 1)]
+    theirs, ours = (
+        mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5) for _ in "ab"
+    )
+    for client in (theirs, ours):
+        client.manual_ack_set(True)
+    for message in messages:
+        theirs.ack(message.mid, message.qos)
+    ack_all(ours, messages)
+    assert queued(ours) == queued(theirs) == bytes.fromhex("400200014002012c4002ffff")
+    assert len(ours._out_packet) == 1  # one write
+    ack_all(ours, [Received(5, 2)])  # QoS 2: paho's own PUBCOMP
+    theirs.ack(5, 2)
+    assert queued(ours)[-4:] == queued(theirs)[-4:] == bytes.fromhex("70020005")
