@@ -19,20 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import time
-import uuid
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
 import paho.mqtt.client as paho
-import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.throwaway_pg import throwaway_database
 from central.consumer import Consumer
 from central.records import classify, event_rows
 from central.settings import Settings
@@ -41,7 +37,6 @@ from gateway.demo.broker import BrokerProcess
 from gateway.ids import new_event_id
 
 TARGET_EVENTS_S: Final = 10_000
-SERVER: Final = os.environ.get("SILENTGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 PREFIX: Final = "silentcommerce/v1"
 
 
@@ -59,18 +54,6 @@ class Result:
     @property
     def cpu_us(self) -> float:
         return 1e6 * self.cpu_s / self.events
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"central_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def events(n: int, gateway: str) -> list[dict[str, object]]:
@@ -156,7 +139,10 @@ def _cpu() -> float:
 
 async def run(n: int) -> list[Result]:
     extra = "max_inflight_messages 1000\n"
-    with BrokerProcess("mosquitto", extra_config=extra) as broker, database() as url:
+    with (
+        BrokerProcess("mosquitto", extra_config=extra) as broker,
+        throwaway_database("bench") as url,
+    ):
         return [
             await asyncio.to_thread(baseline, url, n),
             await member_run(broker, url, n, 1),

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from bench.central_ingest import database
 from bench.store_day import shop, simulate
+from bench.throwaway_pg import throwaway_database
 from central.funnel import funnel, visits_from
 from central.records import classify, event_rows
 from central.report import write
@@ -63,7 +63,7 @@ def main() -> None:
     print(
         f"{'database':<12} {'events':>7} {'read s':>7} {'report s':>9} {'vs read':>8} {'vs 2 s':>7}"
     )
-    with tempfile.TemporaryDirectory() as tmp, database() as pg_url:
+    with tempfile.TemporaryDirectory() as tmp, throwaway_database("bench") as pg_url:
         for name, url in (("sqlite", f"sqlite:///{tmp}/central.db"), ("postgresql", pg_url)):
             store = open_store(url)
             land(day.events, store)

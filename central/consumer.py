@@ -1,13 +1,16 @@
 """The consumer: one member of an MQTT v5 shared-subscription group, landing events in a store.
 
-Per connection, one writer task takes what has arrived in aiomqtt's queue (up to
-``max_batch_messages``; paho fills it from the socket's reader callback, through
-``central.readbuffer``), checks it (``central.records``), commits it in one transaction on the
-database thread, and only then acknowledges each message (paho's manual acks). So a consumer
-that dies, however abruptly, has acknowledged only what is committed; the broker sends the rest
-again (to it, when it resumes its persistent session) and the unique ``id`` drops what was
-committed but not yet acknowledged. The broker sends at most ``receive_maximum``
-unacknowledged messages: that bounds the memory a flood can take.
+Per connection, one task takes what has arrived in aiomqtt's queue (paho fills it from the
+socket's reader callback, through ``central.readbuffer``) and checks it (``central.records``);
+another commits what has been checked (up to ``max_batch_messages`` messages and, unless one
+message holds more, ``MAX_ROWS`` events) in one transaction on the database thread, and only
+then acknowledges each of those messages (paho's manual acks; the PUBACKs of a batch go out in
+one write, ``central.pahoacks``). The next messages are checked while the database commits. So
+a consumer that dies, however abruptly, has acknowledged only what is committed; the broker
+sends the rest again (to it, when it resumes its persistent session) and the unique ``id``
+drops what was committed but not yet acknowledged. The broker sends at most
+``receive_maximum`` unacknowledged messages: that bounds the memory a flood can take, checked
+messages waiting for the database included.
 
 Rejected messages (``records.Rejected``) are counted by reason, logged at most once a minute
 per reason, and acknowledged: they can never be stored. A batch the database refuses as data
@@ -22,17 +25,17 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central import pahotables, readbuffer
+from central import pahoacks, pahotables, readbuffer
 from central.losswatch import LossWatch
 from central.records import (
     MAX_BATCH_BYTES,
@@ -53,6 +56,9 @@ from gateway.telemetry import Histogram
 log = logging.getLogger("central.consumer")
 
 BACKOFF_S: Final = (0.5, 30.0)
+# Events per transaction, beyond max_batch_messages (a message is never split): a backlog of
+# gateway batches is committed in parts while the next part is checked, not all at once after.
+MAX_ROWS: Final = 5_000
 
 
 @dataclass
@@ -74,8 +80,7 @@ class Figures:
         self.conflicts += inserted.conflicts
 
 
-@dataclass(frozen=True, slots=True)
-class _Checked:
+class _Checked(NamedTuple):
     message: aiomqtt.Message
     rows: list[EventRow]
     status: StatusRow | None
@@ -156,25 +161,66 @@ class Consumer:
         return props
 
     async def _write(self, client: aiomqtt.Client) -> None:
-        loop = asyncio.get_running_loop()
-        ack = client._client.ack
+        """Checking and committing overlap: one task checks what arrives while the other commits
+        what was checked before it, then acknowledges that."""
+        waiting: deque[tuple[aiomqtt.Message, _Checked | None]] = deque()
+        ready = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._take(client, waiting, ready))
+            tg.create_task(self._land(client, waiting, ready))
+
+    async def _take(
+        self,
+        client: aiomqtt.Client,
+        waiting: deque[tuple[aiomqtt.Message, _Checked | None]],
+        ready: asyncio.Event,
+    ) -> None:
         messages = client.messages
         # aiomqtt's iterator costs a task and a loop turn per message, more than the rest of a
-        # message's handling; it waits for the first of a batch (it sees a lost connection), and
+        # message's handling; it waits for the first message (it sees a lost connection), and
         # what has arrived with it is taken straight from the queue behind it.
         arrived = client._queue
         while True:
-            batch = [await anext(messages)]
-            while len(batch) < self.settings.max_batch_messages and len(messages):
-                batch.append(arrived.get_nowait())
-            checked = [c for c in map(self._check, batch) if c is not None]
+            message = await anext(messages)
+            taken, rows = 1, self._take_one(message, waiting)
+            while len(messages) and taken < self.settings.max_batch_messages and rows < MAX_ROWS:
+                taken, rows = taken + 1, rows + self._take_one(arrived.get_nowait(), waiting)
+            ready.set()
+            await asyncio.sleep(0)  # a commit that has finished, and the socket, come first
+
+    def _take_one(
+        self, message: aiomqtt.Message, waiting: deque[tuple[aiomqtt.Message, _Checked | None]]
+    ) -> int:
+        checked = self._check(message)
+        waiting.append((message, checked))
+        return 0 if checked is None else len(checked.rows)
+
+    async def _land(
+        self,
+        client: aiomqtt.Client,
+        waiting: deque[tuple[aiomqtt.Message, _Checked | None]],
+        ready: asyncio.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        paho = client._client
+        while True:
+            await ready.wait()
+            batch: list[aiomqtt.Message] = []
+            checked: list[_Checked] = []
+            rows = 0
+            while waiting and len(batch) < self.settings.max_batch_messages and rows < MAX_ROWS:
+                message, ok = waiting.popleft()
+                batch.append(message)
+                if ok is not None:
+                    checked.append(ok)
+                    rows += len(ok.rows)
+            if not waiting:
+                ready.clear()
             if checked:
                 started = time.perf_counter()
                 await loop.run_in_executor(self._db, self._commit, checked)
                 self.figures.commit_seconds.observe(time.perf_counter() - started)
-            for message in batch:
-                if message.qos:
-                    ack(message.mid, message.qos)
+            pahoacks.ack_all(paho, batch)
 
     def _check(self, message: aiomqtt.Message) -> _Checked | None:
         self.figures.messages += 1

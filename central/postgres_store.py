@@ -13,6 +13,7 @@ The schema is created under an advisory lock (several members start at once, and
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -88,6 +89,8 @@ FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::ti
 ON CONFLICT DO NOTHING
 """
 
+_STORE_GATEWAY_SEQ: Final = operator.itemgetter(1, 2, 3)  # of an EventRow
+
 
 class PostgresStore(Store):
     payload_text = "payload::text"
@@ -104,12 +107,10 @@ class PostgresStore(Store):
         return text
 
     def _insert_events(self, cur: Any, rows: Sequence[EventRow], received_at: float) -> int:
-        ordered = sorted(rows, key=lambda r: (r.store, r.gateway, r.seq))
-        columns = [
-            [getattr(r, name) for r in ordered]
-            for name in ("id", "store", "gateway", "seq", "type", "ts", "zone", "subject_kind",
-                         "subject_id", "payload")
-        ]  # fmt: skip
+        if not rows:
+            return 0
+        # EventRow's fields in the order of INSERT's arrays, one list per column.
+        columns = map(list, zip(*sorted(rows, key=_STORE_GATEWAY_SEQ), strict=True))
         cur.execute(INSERT, [received_at, *columns])
         return int(cur.rowcount)
 

@@ -11,13 +11,13 @@ message that can never be stored must not come back for ever).
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple, TypeVar
 
-from gateway.bounded_json import Limits, parse
+from gateway.bounded_json import Limits, parse, parse_array
 from gateway.errors import InputError
 
 MAX_EVENT_BYTES: Final = 64 * 1024  # an event is well under 1 KiB
@@ -31,6 +31,7 @@ _NAME: Final = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no space (t
 _TS: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 Kind = Literal["event", "batch", "status"]
+_T = TypeVar("_T")
 
 
 class Rejected(Exception):
@@ -39,8 +40,9 @@ class Rejected(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(NamedTuple):
+    """A tuple: built once per event, and a batch's columns are one ``zip``."""
+
     id: str
     store: str
     gateway: str
@@ -94,16 +96,16 @@ def event_rows(topic: Topic, payload: bytes) -> list[EventRow]:
         if doc.get("type") != topic.type:
             raise Rejected("topic", f"event of type {doc.get('type')!r} on {topic.type!r}")
         return [_row(doc, topic, payload.decode())]
-    doc = _parse(payload, MAX_BATCH_BYTES)
-    if not isinstance(doc, list) or not doc:
+    items = _parse_array(payload, MAX_BATCH_BYTES)
+    if not items:
         raise Rejected("schema", "a batch must be a non-empty JSON array")
-    if len(doc) > MAX_BATCH_EVENTS:
-        raise Rejected("too_large", f"a batch of {len(doc)} events exceeds {MAX_BATCH_EVENTS}")
+    if len(items) > MAX_BATCH_EVENTS:
+        raise Rejected("too_large", f"a batch of {len(items)} events exceeds {MAX_BATCH_EVENTS}")
     rows = []
-    for element in doc:
+    for element, text in items:
         if not isinstance(element, dict):
             raise Rejected("schema", "a batch element is not a JSON object")
-        rows.append(_row(element, topic, json.dumps(element, separators=(",", ":"))))
+        rows.append(_row(element, topic, text))
     return rows
 
 
@@ -122,11 +124,20 @@ def status_row(topic: Topic, payload: bytes) -> StatusRow | None:
 
 
 def _parse(payload: bytes, max_bytes: int) -> object:
+    return _bounded(parse, payload, max_bytes)
+
+
+def _parse_array(payload: bytes, max_bytes: int) -> list[tuple[object, str]] | None:
+    """A batch's events, each with its text as sent; None for JSON that is not an array."""
+    return _bounded(parse_array, payload, max_bytes)
+
+
+def _bounded(parser: Callable[[bytes, Limits], _T], payload: bytes, max_bytes: int) -> _T:
     # PostgreSQL's jsonb refuses \u0000 in a string; refused here, before it can fail a batch.
     if b"\\u0000" in payload:
         raise Rejected("value", "a string holds \\u0000")
     try:
-        return parse(payload, Limits(max_bytes=max_bytes, max_depth=MAX_DEPTH))
+        return parser(payload, Limits(max_bytes=max_bytes, max_depth=MAX_DEPTH))
     except InputError as exc:
         raise Rejected(exc.code, str(exc)) from None
 

@@ -1,5 +1,5 @@
 """Stores to run the central tests against: a SQLite file, and a throwaway PostgreSQL database
-per test (``throwaway_pg``)."""
+per test (``bench.throwaway_pg``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from throwaway_pg import throwaway_database
 
+from bench.throwaway_pg import throwaway_database
 from central.store import Store, open_store
 
 

@@ -1,17 +1,20 @@
 """A consumer in-process against a real mosquitto: hostile messages are counted and
-acknowledged, good ones stored, and it goes on; its loss watch reports a gap and closes it."""
+acknowledged, good ones stored, and it goes on; its loss watch reports a gap and closes it; a
+backlog of batches lands in transactions of bounded size."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import aiomqtt
 import pytest
 from sample_events import PREFIX, batch_topic, event, payload, topic_of
 
-from central.consumer import Consumer
+from central.consumer import MAX_ROWS, Consumer
 from central.losswatch import LossWatch
 from central.settings import Settings
 from central.store import open_store
@@ -96,3 +99,44 @@ async def test_a_gap_is_reported_and_closed_by_the_running_member(
         while "seq gap closed: store-042/gw-1 seq 3-4" not in caplog.text:
             await asyncio.sleep(0.05)
     assert consumer.figures.stored == 7
+
+
+async def test_a_backlog_of_batches_lands_in_transactions_of_bounded_size(
+    running: tuple[Consumer, BrokerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database holds a first commit, batches of 1,500 and 6,000 events are checked
+    and wait; then a transaction holds at most MAX_ROWS events unless its one message holds
+    more, and every event lands once."""
+    consumer, broker = running
+    sizes = [1, 1500, 1500, 1500, 1500, 6000, 1500]
+    commits: list[list[int]] = []
+    held = threading.Event()
+    commit = consumer._commit
+
+    def counted(checked: Sequence[Any]) -> None:
+        commits.append([len(c.rows) for c in checked])
+        held.wait(10)
+        commit(checked)
+
+    monkeypatch.setattr(consumer, "_commit", counted)
+    seq = 0
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        for size in sizes:
+            docs = [event(seq + i + 1) for i in range(size)]
+            await client.publish(batch_topic(), payload(docs), qos=1)
+            seq += size
+            async with asyncio.timeout(10):
+                while not commits:  # the first holds the database
+                    await asyncio.sleep(0.01)
+    async with asyncio.timeout(20):
+        while consumer.figures.messages < len(sizes):
+            await asyncio.sleep(0.01)
+    held.set()
+    async with asyncio.timeout(30):
+        while consumer.figures.stored < seq:
+            await asyncio.sleep(0.02)
+    assert consumer.figures.stored == seq
+    assert sorted(n for one in commits for n in one) == sorted(sizes)
+    assert len(commits) > 2  # the waiting events did not go in one transaction
+    for one in commits:
+        assert len(one) == 1 or sum(one[:-1]) < MAX_ROWS

@@ -1,15 +1,20 @@
-"""The consumer's two changes under paho: the read buffer serves paho the socket's bytes in
-order however paho asks for them, and the shared property tables decode what paho's own do."""
+"""The consumer's changes under paho: the read buffer serves paho the socket's bytes in order
+however paho asks for them (reading the socket once per wake-up of the event loop), the shared
+property tables decode what paho's own do, and a batch's PUBACKs are the bytes paho's acks
+would send."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from central.pahoacks import ack_all
 from central.pahotables import SharedTables
 from central.readbuffer import CHUNK, ReadBuffer
 
@@ -46,8 +51,27 @@ def test_a_read_larger_than_what_is_buffered_returns_what_is_there(
     theirs.sendall(b"\x30\x05hello")
     assert buffered.recv(1) == b"\x30"
     assert buffered.recv(CHUNK * 2) == b"\x05hello"
+    assert buffered.pending() == 0  # aiomqtt asks after each packet: the wake-up ends
     theirs.close()
     assert buffered.recv(1) == b""  # the end of the stream, as from the socket
+
+
+def test_one_wake_up_reads_the_socket_once(pair: tuple[socket.socket, ReadBuffer]) -> None:
+    """Past what one read brought, the buffer says nothing has come (paho keeps the partial
+    packet) until the next wake-up, which reads on; nothing is lost or reordered."""
+    theirs, buffered = pair
+    sent = bytes(range(256)) * (CHUNK // 128)  # two reads' worth
+    theirs.sendall(sent)
+    got = [buffered.recv(1)]
+    got.append(buffered.recv(buffered.pending() + 10))  # the rest of the first read only
+    assert len(b"".join(got)) <= CHUNK
+    with pytest.raises(BlockingIOError):
+        buffered.recv(7)
+    assert buffered.pending() == 0
+    while len(b"".join(got)) < len(sent):
+        got.append(buffered.recv(7))
+        buffered.pending()
+    assert b"".join(got) == sent
 
 
 def test_shared_tables_decode_as_paho_does() -> None:
@@ -83,3 +107,30 @@ def test_the_shared_tables_go_in_only_where_paho_decodes_as_expected(
     monkeypatch.setattr(paho_packet, "Properties", Properties)
     assert pahotables.install() is True
     assert paho_packet.Properties is SharedTables  # type: ignore[attr-defined]
+
+
+@dataclass
+class Received:
+    mid: int
+    qos: int
+
+
+def queued(client: mqtt.Client) -> bytes:
+    return b"".join(bytes(p["packet"]) for p in client._out_packet)
+
+
+def test_a_batch_of_pubacks_is_what_pahos_acks_send() -> None:
+    messages = [Received(1, 1), Received(2, 0), Received(300, 1), Received(65535, 1)]
+    theirs, ours = (
+        mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5) for _ in "ab"
+    )
+    for client in (theirs, ours):
+        client.manual_ack_set(True)
+    for message in messages:
+        theirs.ack(message.mid, message.qos)
+    ack_all(ours, messages)
+    assert queued(ours) == queued(theirs) == bytes.fromhex("400200014002012c4002ffff")
+    assert len(ours._out_packet) == 1  # one write
+    ack_all(ours, [Received(5, 2)])  # QoS 2: paho's own PUBCOMP
+    theirs.ack(5, 2)
+    assert queued(ours)[-4:] == queued(theirs)[-4:] == bytes.fromhex("70020005")

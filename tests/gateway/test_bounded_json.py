@@ -5,12 +5,13 @@ else is our error with its code, never an exception of the parser."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.bounded_json import Limits, parse, too_deep
+from gateway.bounded_json import Limits, parse, parse_array, too_deep
 from gateway.errors import InputError
 
 LIMITS = Limits(max_bytes=4096, max_depth=4, max_keys=8)
@@ -84,3 +85,38 @@ def test_each_limit_has_its_code(payload: bytes, code: str) -> None:
     with pytest.raises(InputError) as refused:
         parse(payload, LIMITS)
     assert refused.value.code == code
+
+
+def outcome_of(parser: Callable[[bytes, Limits], object], payload: bytes) -> tuple[str, object]:
+    try:
+        return ("parsed", parser(payload, LIMITS))
+    except InputError as exc:
+        return ("refused", exc.code)
+
+
+@given(values, st.sampled_from([None, 0, 1]), st.sampled_from([(",", ":"), (" , ", " : ")]))
+def test_an_array_parses_element_by_element_as_a_whole(
+    value: object, indent: int | None, separators: tuple[str, str]
+) -> None:
+    encoded = json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
+    whole = outcome_of(parse, f" {encoded}\n".encode())
+    items = outcome_of(parse_array, f" {encoded}\n".encode())
+    if whole[0] == "refused" or not isinstance(value, list):
+        assert items == (whole if whole[0] == "refused" else ("parsed", None))
+        return
+    found = items[1]
+    assert isinstance(found, list)
+    assert [element for element, _ in found] == whole[1]
+    assert [json.loads(text) for _, text in found] == whole[1]
+
+
+@given(st.binary(max_size=200) | st.text(alphabet='[]{}," 1a\\', max_size=40).map(str.encode))
+def test_any_bytes_split_or_raise_as_they_parse(payload: bytes) -> None:
+    whole, items = outcome_of(parse, payload), outcome_of(parse_array, payload)
+    if whole[0] == "refused":
+        assert items == whole
+    elif isinstance(whole[1], list):
+        assert isinstance(items[1], list)
+        assert [element for element, _ in items[1]] == whole[1]
+    else:
+        assert items == ("parsed", None)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from central_rig import ConsumerProcess, fill_outbox, gateway_config
 from harness import start_daemon
-from throwaway_pg import throwaway_database
 
+from bench.throwaway_pg import throwaway_database
 from central.store import Store, open_store
 from gateway.demo.broker import BrokerProcess, find_mosquitto
 
