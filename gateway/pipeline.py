@@ -1,18 +1,18 @@
 """The pipeline loop: reads in, durable events out.
 
 The loop runs on a tick (``tick_s``, config ``presence.tick_ms``): at most once per tick, on a
-fixed time grid. Each run first reads every streaming port that is ticking (``Tick.poll``: all of
-them in this one wakeup), then drains everything that has arrived into one batch, so that one
+fixed time grid. Each run first reads every streaming port that is ticking (``Tick.poll``: all
+of them in this one wakeup), then drains everything that has arrived into one batch, so that one
 kernel call covers the reads of a whole tick from every reader. Reads from elsewhere (card
 readers, a parked port waking) and weight readings ask for a run at the next tick; so a read
 waits at most one tick, and a steady stream costs one wakeup per tick whatever its chunking.
 With no reads the loop still wakes at the stage's next deadline (on the grid too), because exits
 and dwells are made by time passing. A tick whose reads only refresh visits (each of a subject
-already present in the read's zone: the steady state of a shop) reads the ports and stops
-there; such reads wait for a run that something else makes due, for at most ``DEFER_MAX_S``
-(``Pipeline.due``). All events of a run are stored in one outbox transaction
-(one commit per run, not per event), committed on the outbox's writer thread while the loop goes
-on.
+already present in the read's zone: the steady state of a shop) and whose scale readings are of
+still shelves reads the ports and stops there; such reads and readings wait for a run that
+something else makes due, for at most ``DEFER_MAX_S`` (``Pipeline.due``). All events of a run
+are stored in one outbox transaction (one commit per run, not per event), committed on the
+outbox's writer thread while the loop goes on.
 
 Shelf scales take the same path beside the reads: sessions add weight readings
 (``add_weight``), each run drains them into the shelf stage, whose settled changes and the
@@ -74,6 +74,7 @@ class Pipeline:
         self._on_events = on_events  # the local rules: they see a run's events before its commit
         self._pending = False  # something arrived for the next run
         self._looked = 0  # rows of the collector that due() has looked at
+        self._weighed = 0  # and readings of the weight collector
         self._alarm: _Alarm | None = None  # set while the loop sleeps
         self._extra: list[AnyEvent] = []
         self.last_run = clock.now()
@@ -125,16 +126,21 @@ class Pipeline:
 
     def due(self, now: float) -> bool:
         """Must the stages run at this tick? Not when all it brought are reads that only
-        refresh visits (``PresenceStage.has_news``) and nothing else is due: then the reads
-        wait in the collector, and the tick costs the ports' reads alone. They are fed at the
-        next run with their own times, so the stages decide the same as if fed now; the run
-        comes at a stage deadline, with anything that can change, or ``DEFER_MAX_S`` after
-        the last."""
-        if self._extra or len(self.weights) or now - self.last_run >= DEFER_MAX_S:
+        refresh visits (``PresenceStage.has_news``) and readings of settled shelves
+        (``ShelfStage.has_news``), and nothing else is due: then they wait in their
+        collectors, and the tick costs the ports' reads alone. They are fed at the next run
+        with their own times, so the stages decide the same as if fed now; the run comes at a
+        stage deadline, with anything that can change, or ``DEFER_MAX_S`` after the last."""
+        if self._extra or now - self.last_run >= DEFER_MAX_S:
             return True
         deadline = self._stage.next_deadline()
         if deadline is not None and now >= deadline:
             return True
+        weighed = len(self.weights)
+        if self._weighed < weighed:
+            fresh, self._weighed = self.weights.since(self._weighed), weighed
+            if self._shelf.has_news(fresh):
+                return True
         held = len(self.collector)
         looked, self._looked = self._looked, held
         return looked < held and self._stage.has_news(self.collector.room(0), looked, held)
@@ -169,7 +175,7 @@ class Pipeline:
 
     def _process(self, now: float) -> list[AnyEvent]:
         batch = self.collector.drain()
-        self._looked = 0
+        self._looked = self._weighed = 0
         if self.tap is not None:
             self.tap(batch)
         samples = self.weights.drain()

@@ -92,6 +92,11 @@ class SettleDetector:
             self._window[0][0] if moved_at is None else moved_at, level, level - previous
         )
 
+    def quiet(self, grams: float) -> bool:
+        """Can this reading, fed now, complete no change? True for a reading of a settled
+        shelf (a level taken, no move begun) within ``stable_g`` of that level."""
+        return self._moved_at is None and self.level is not None and not self._departs(grams)
+
     def _departs(self, grams: float) -> bool:
         return self.level is not None and abs(grams - self.level) > self.params.stable_g
 
@@ -145,6 +150,12 @@ class ShelfStage:
     def level(self, device: int) -> float | None:
         return self._detectors[device].level
 
+    def has_news(self, samples: Sequence[WeightSample]) -> bool:
+        """Could these readings make a change if fed now? Not when each is of a settled shelf
+        and near its level (``SettleDetector.quiet``): those may wait, and fed later, by their
+        own times, they decide the same."""
+        return not all(self._detectors[s.device].quiet(s.grams) for s in samples)
+
 
 @dataclass(slots=True)
 class WeightCollector:
@@ -157,6 +168,10 @@ class WeightCollector:
 
     def __len__(self) -> int:
         return len(self._samples)
+
+    def since(self, start: int) -> list[WeightSample]:
+        """The readings added after the first ``start`` held."""
+        return self._samples[start:]
 
     def drain(self) -> list[WeightSample]:
         samples, self._samples = self._samples, []

@@ -17,6 +17,7 @@ from gateway.shelf import (
     SettleParams,
     ShelfStage,
     WeightCollector,
+    WeightSample,
 )
 
 PERIOD_S = 0.1  # 10 Hz, the session's default poll rate
@@ -150,3 +151,39 @@ def test_readings_of_several_scales_are_kept_apart() -> None:
     (change,) = stage.feed(collector.drain(), 3.0)
     assert (change.device, change.zone, round(change.delta_g / 10)) == (1, 1, 75)
     assert stage.level(0) == pytest.approx(200.0, abs=1.0)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([0.0, 3.0, 250.0, 262.0, 900.0]), st.integers(1, 25)),
+             min_size=1, max_size=8),
+    st.lists(st.floats(-PARAMS.stable_g / 2, PARAMS.stable_g / 2), min_size=1, max_size=50),
+)  # fmt: skip
+def test_readings_held_while_the_shelf_is_quiet_make_the_same_changes(
+    steps: list[tuple[float, int]], wobble: list[float]
+) -> None:
+    """The pipeline feeds a still shelf's readings only with a run that something else makes
+    due (``ShelfStage.has_news``, at most 10 readings late here): the changes, and their times,
+    are those of readings fed one by one."""
+    values = [load + wobble[i % len(wobble)] for load, n in steps for i in range(n)]
+    one_by_one, held = ShelfStage([ScaleSpec(0, 0, PARAMS)]), ShelfStage([ScaleSpec(0, 0, PARAMS)])
+    expected, got = [], []
+    waiting: list[WeightSample] = []
+    for i, grams in enumerate(values):
+        sample = WeightSample(i * PERIOD_S, 0, grams)
+        expected += one_by_one.feed([sample], sample.t)
+        waiting.append(sample)
+        if held.has_news(waiting) or len(waiting) >= 10:
+            got += held.feed(waiting, sample.t)
+            waiting = []
+    got += held.feed(waiting, len(values) * PERIOD_S)
+    assert got == expected
+
+
+def test_a_settled_shelf_near_its_level_has_no_news_and_a_hand_on_it_has() -> None:
+    stage = ShelfStage([ScaleSpec(0, 0, PARAMS)])
+    baseline = [WeightSample(i * PERIOD_S, 0, 500.0) for i in range(SETTLED_AFTER)]
+    assert stage.has_news(baseline)  # no level yet
+    stage.feed(baseline, baseline[-1].t)
+    t = baseline[-1].t + PERIOD_S
+    assert not stage.has_news([WeightSample(t, 0, 503.0)])
+    assert stage.has_news([WeightSample(t, 0, 470.0)])  # a hand lifting an item
