@@ -124,14 +124,6 @@ class SqliteStore(Store):
     @contextmanager
     def exclusive(self) -> Iterator[Any]:
         # BEGIN IMMEDIATE takes the write lock now (waiting up to busy_timeout): one writer.
-        cur = self._conn.cursor()
-        try:
+        with self.transaction() as cur:
             cur.execute("BEGIN IMMEDIATE")
             yield cur
-        except BaseException:
-            self._conn.rollback()
-            raise
-        else:
-            self._conn.commit()
-        finally:
-            cur.close()

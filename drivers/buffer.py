@@ -35,13 +35,7 @@ class DecoderStats:
         }
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "frames": self.frames,
-            "discarded_bytes": self.discarded_bytes,
-            "bad_checksum": self.bad_checksum,
-            "bad_length": self.bad_length,
-            "malformed": self.malformed,
-        }
+        return {"frames": self.frames, **self.rejections()}
 
 
 @dataclass(slots=True)

@@ -13,10 +13,10 @@ and ``silent`` (a display that reads but never answers).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from drivers.sentinel import NEED_DATA
 from drivers.serial_display import (
     ALL_LINES,
     FOREVER,
@@ -34,7 +34,7 @@ from drivers.serial_display import (
     ShowText,
     encode_reply,
 )
-from firmware_sim.pty import PortClosedError, SimPort
+from firmware_sim.pty import SimPort, incoming_frames
 
 
 @dataclass(slots=True)
@@ -75,14 +75,10 @@ class DisplaySim:
         return {n: s.text for n, s in self.lines.items() if s.until is None or now < s.until}
 
     async def run(self) -> None:
-        while True:
-            try:
-                data = await self.port.read()
-            except PortClosedError:
-                return
-            self.decoder.receive_data(data)
-            while (frame := self.decoder.next_frame()) is not NEED_DATA:
-                await self._reply(self._answer(frame))
+        # Annotated: mypy would join the union the decoder yields into object.
+        frames: AsyncIterator[Received | Refused] = incoming_frames(self.port, lambda: self.decoder)
+        async for frame in frames:
+            await self._reply(self._answer(frame))
 
     def _answer(self, frame: Received | Refused) -> Reply:
         if isinstance(frame, Refused):

@@ -70,11 +70,7 @@ class Em4100Sim:
         self.sent: list[SentRead] = []
         self.hang_ups = 0
         self._rng = random.Random(seed)
-        cards = {s.raw_id for s in scenario.subjects if s.kind == "customer"}
-        self._visits = sorted(
-            (v for v in scenario.visits_in(zone) if v.subject in cards and is_em4100_id(v.subject)),
-            key=lambda v: v.start,
-        )
+        self._visits = scenario.card_visits(zone, is_em4100_id)
 
     def card_in_field(self, t: float) -> str | None:
         """The card the reader sees at scenario time ``t``: the earliest arrival still there."""

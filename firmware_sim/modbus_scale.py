@@ -50,8 +50,7 @@ from drivers.modbus_scale.scale import (
     ILLEGAL_DATA_VALUE,
     ILLEGAL_FUNCTION,
 )
-from drivers.sentinel import NEED_DATA
-from firmware_sim.pty import PortClosedError, SimPort
+from firmware_sim.pty import SimPort, incoming_frames
 from firmware_sim.shelf import Shelf, ShelfAction, play, shelf_actions, stock
 
 if TYPE_CHECKING:
@@ -82,14 +81,8 @@ class ModbusScaleSim:
         self.requests = 0
 
     async def run(self) -> None:
-        while True:
-            try:
-                data = await self.port.read()
-            except PortClosedError:
-                return
-            self.decoder.receive_data(data)
-            while (request := self.decoder.next_frame()) is not NEED_DATA:
-                await self._serve(request)
+        async for request in incoming_frames(self.port, lambda: self.decoder):
+            await self._serve(request)
 
     async def _serve(self, request: ModbusPDU) -> None:
         if request.dev_id != self.device_id or self.faults.silent:

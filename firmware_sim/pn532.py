@@ -99,11 +99,7 @@ class Pn532Sim:
         self.faults = faults or Faults()
         self.mangler = FrameMangler(random.Random(seed + 1), corrupt=break_checksum)
         self.stats = Pn532SimStats()
-        cards = {s.raw_id for s in scenario.subjects if s.kind == "customer"}
-        self._visits = sorted(
-            (v for v in scenario.visits_in(zone) if v.subject in cards and is_pn532_id(v.subject)),
-            key=lambda v: v.start,
-        )
+        self._visits = scenario.card_visits(zone, is_pn532_id)
         self._last_response = b""
 
     def cards_in_field(self, t: float) -> list[str]:

@@ -258,21 +258,24 @@ class SimPort:
 
 
 async def incoming_frames(
-    port: SimPort, new_decoder: Callable[[], FrameSource[F]]
+    port: SimPort, decoder_for_pty: Callable[[], FrameSource[F]]
 ) -> AsyncIterator[F]:
     """What the host writes to ``port``, frame by frame, until the port is closed for good.
 
-    A replug (``port.generation`` changed) starts a fresh decoder: a half frame died with the
-    old pty, and its bytes must not be glued to the first frame on the new one.
+    ``decoder_for_pty`` is asked for the decoder at the start and again after each replug
+    (``port.generation`` changed), before the new pty's first bytes go in. The card readers
+    return a fresh one: a half frame died with the old pty, and its bytes must not be glued to
+    the first frame on the new one. The output devices keep theirs, whose counters the tests
+    read over the device's whole life, and may reset their own state there instead.
     """
-    decoder, generation = new_decoder(), port.generation
+    decoder, generation = decoder_for_pty(), port.generation
     while True:
         try:
             data = await port.read()
         except PortClosedError:
             return
         if port.generation != generation:
-            decoder, generation = new_decoder(), port.generation
+            decoder, generation = decoder_for_pty(), port.generation
         decoder.receive_data(data)
         while (frame := decoder.next_frame()) is not NEED_DATA:
             yield frame

@@ -13,11 +13,11 @@ welded contact or a dead coil driver would.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from drivers.relay import STATUS_QUERY, ChannelStatus, CommandDecoder, RelayCommand
-from drivers.sentinel import NEED_DATA
-from firmware_sim.pty import PortClosedError, SimPort
+from firmware_sim.pty import SimPort, incoming_frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +43,19 @@ class RelayBoardSim:
 
     async def run(self) -> None:
         """Serve until the port is closed."""
-        while True:
-            try:
-                data = await self.port.read()
-            except PortClosedError:
-                return
-            self._maybe_power_cycle()
-            self.decoder.receive_data(data)
-            while (frame := self.decoder.next_frame()) is not NEED_DATA:
-                await self._handle(frame)
+        # Annotated: mypy would join the union the decoder yields into object.
+        frames: AsyncIterator[RelayCommand | bytes] = incoming_frames(
+            self.port, self._decoder_after_replug
+        )
+        async for frame in frames:
+            await self._handle(frame)
 
-    def _maybe_power_cycle(self) -> None:
+    def _decoder_after_replug(self) -> CommandDecoder:
+        # A replug is a power cycle for the board: every relay drops. The decoder stays.
         if self.port.generation != self._generation:
             self._generation = self.port.generation
             self.states = dict.fromkeys(self.states, False)
+        return self.decoder
 
     async def _handle(self, frame: RelayCommand | bytes) -> None:
         if isinstance(frame, RelayCommand):

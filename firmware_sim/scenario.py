@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final, Literal
 
@@ -213,6 +213,15 @@ class Scenario:
 
     def visits_in(self, zone: str) -> list[Visit]:
         return [v for v in self.visits if v.zone == zone]
+
+    def card_visits(self, zone: str, readable: Callable[[str], bool]) -> list[Visit]:
+        """What a card reader in ``zone`` sees: customers' visits whose ids ``readable`` says
+        its card type can carry (item EPCs are not cards), earliest arrival first."""
+        cards = {s.raw_id for s in self.subjects if s.kind == "customer"}
+        return sorted(
+            (v for v in self.visits_in(zone) if v.subject in cards and readable(v.subject)),
+            key=lambda v: v.start,
+        )
 
     def to_json(self) -> str:
         return json.dumps(

@@ -198,32 +198,22 @@ def _get_antenna(state: ModuleState, request: Request) -> Response:
     return _ok(request, bytes((port, port)))
 
 
-def _set_reader_config(state: ModuleState, request: Request) -> Response:
-    if len(request.data) < 3 or request.data[0] != READER_CONFIG_OPTION:
+# Reader config (0x9A / 0x6A, under option 01) and Gen2 parameters (0x9B / 0x6B, under protocol
+# 05) are both a table of keyed values, set as "selector key value..." and read back as
+# "selector key" -> "selector key value...":
+#   "FF 03 9A 01 0C 00" -> "FF 00 9A 00 00 A6 33"    "FF 02 6A 01 0C" -> "01 0C 01"
+#   "FF 03 9B 05 02 02" -> "FF 00 9B 00 00 B6 12"    "FF 02 6B 05 01" -> "05 01 01 00"
+def _set_keyed(table: dict[int, bytes], selector: int, request: Request) -> Response:
+    if len(request.data) < 3 or request.data[0] != selector:
         return _fail(request, status.MSG_INVALID_PARAMETER_VALUE)
-    state.reader_config[request.data[1]] = request.data[2:]
-    return _ok(request)  # "FF 03 9A 01 0C 00" -> "FF 00 9A 00 00 A6 33"
+    table[request.data[1]] = request.data[2:]
+    return _ok(request)
 
 
-def _get_reader_config(state: ModuleState, request: Request) -> Response:
+def _get_keyed(table: dict[int, bytes], request: Request) -> Response:
     if len(request.data) != 2:
         return _fail(request, status.MSG_WRONG_NUMBER_OF_DATA)
-    value = state.reader_config.get(request.data[1], b"\x00")
-    return _ok(request, request.data + value)  # "FF 02 6A 01 0C" -> "01 0C 01"
-
-
-def _set_gen2_param(state: ModuleState, request: Request) -> Response:
-    if len(request.data) < 3 or request.data[0] != cmd.TAG_PROTOCOL_GEN2:
-        return _fail(request, status.MSG_INVALID_PARAMETER_VALUE)
-    state.gen2_params[request.data[1]] = request.data[2:]
-    return _ok(request)  # "FF 03 9B 05 02 02" -> "FF 00 9B 00 00 B6 12"
-
-
-def _get_gen2_param(state: ModuleState, request: Request) -> Response:
-    if len(request.data) != 2:
-        return _fail(request, status.MSG_WRONG_NUMBER_OF_DATA)
-    value = state.gen2_params.get(request.data[1], b"\x00")
-    return _ok(request, request.data + value)  # "FF 02 6B 05 01" -> "05 01 01 00"
+    return _ok(request, request.data + table.get(request.data[1], b"\x00"))
 
 
 def _set_baud(state: ModuleState, request: Request) -> Response:
@@ -258,10 +248,12 @@ _HANDLERS: Final[dict[int, Handler]] = {
     OPCODE_SET_WRITE_TX_POWER: _set_write_power,
     OPCODE_GET_ANTENNA_PORT: _get_antenna,
     cmd.OPCODE_SET_ANTENNA_PORT: _set_antenna,
-    OPCODE_GET_READER_OPTIONAL_PARAMS: _get_reader_config,
-    cmd.OPCODE_SET_READER_OPTIONAL_PARAMS: _set_reader_config,
-    OPCODE_GET_PROTOCOL_PARAM: _get_gen2_param,
-    OPCODE_SET_PROTOCOL_PARAM: _set_gen2_param,
+    OPCODE_GET_READER_OPTIONAL_PARAMS: lambda s, r: _get_keyed(s.reader_config, r),
+    cmd.OPCODE_SET_READER_OPTIONAL_PARAMS: lambda s, r: _set_keyed(
+        s.reader_config, READER_CONFIG_OPTION, r
+    ),
+    OPCODE_GET_PROTOCOL_PARAM: lambda s, r: _get_keyed(s.gen2_params, r),
+    OPCODE_SET_PROTOCOL_PARAM: lambda s, r: _set_keyed(s.gen2_params, cmd.TAG_PROTOCOL_GEN2, r),
     cmd.OPCODE_GET_POWER_MODE: lambda s, r: _ok(r, bytes((s.power_mode,))),
     OPCODE_SET_POWER_MODE: _set_power_mode,
     cmd.OPCODE_GET_TEMPERATURE: lambda s, r: _ok(r, s.temperature_c.to_bytes(1, signed=True)),

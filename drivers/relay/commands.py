@@ -32,6 +32,12 @@ STATUS_QUERY: Final = b"\xff"
 _START: Final = bytes([LCUS_START])
 
 
+def check_channel(channel: int) -> None:
+    """A command and a status line name a channel the same way: 1-based, at most eight."""
+    if not 1 <= channel <= LCUS_MAX_CHANNEL:
+        raise EncodeError(f"relay channel {channel} outside 1..{LCUS_MAX_CHANNEL}")
+
+
 def _checksum(channel: int, op: int) -> int:
     return (LCUS_START + channel + op) & 0xFF
 
@@ -52,8 +58,7 @@ class RelayCommand:
     on: bool
 
     def __post_init__(self) -> None:
-        if not 1 <= self.channel <= LCUS_MAX_CHANNEL:
-            raise EncodeError(f"relay channel {self.channel} outside 1..{LCUS_MAX_CHANNEL}")
+        check_channel(self.channel)
 
     def to_bytes(self) -> bytes:
         op = LCUS_OP_ON if self.on else LCUS_OP_OFF

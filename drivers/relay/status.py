@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Final, Self
 
 from drivers.buffer import BufferedDecoder
-from drivers.errors import EncodeError, FrameError
-from drivers.relay.commands import LCUS_MAX_CHANNEL
+from drivers.errors import FrameError
+from drivers.relay.commands import check_channel
 from drivers.sentinel import NEED_DATA, NeedData
 
 MAX_LINE: Final = 32
@@ -37,8 +37,7 @@ class ChannelStatus:
     on: bool
 
     def __post_init__(self) -> None:
-        if not 1 <= self.channel <= LCUS_MAX_CHANNEL:
-            raise EncodeError(f"relay channel {self.channel} outside 1..{LCUS_MAX_CHANNEL}")
+        check_channel(self.channel)
 
     def to_bytes(self) -> bytes:
         return f"CH{self.channel}:{'ON' if self.on else 'OFF'} \r\n".encode("ascii")

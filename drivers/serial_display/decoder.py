@@ -67,8 +67,9 @@ class FrameDecoder(BufferedDecoder):
             self._buffer.discard(1)
 
 
-class ReplyDecoder:
-    """Gateway side: ACK / NAK frames from the display."""
+class _MessageDecoder:
+    """Both ends' message layer over one ``FrameDecoder``: the input and the counters are the
+    framing's; subclasses add ``next_frame``, which parses what the framing lets through."""
 
     def __init__(self, max_size: int = DEFAULT_MAX_BUFFER) -> None:
         self._frames = FrameDecoder(max_size)
@@ -82,6 +83,10 @@ class ReplyDecoder:
 
     def give_up_partial(self) -> None:
         self._frames.give_up_partial()
+
+
+class ReplyDecoder(_MessageDecoder):
+    """Gateway side: ACK / NAK frames from the display."""
 
     def next_frame(self) -> Reply | NeedData:
         while (frame := self._frames.next_frame()) is not NEED_DATA:
@@ -106,21 +111,8 @@ class Refused:
     code: ErrorCode
 
 
-class CommandDecoder:
+class CommandDecoder(_MessageDecoder):
     """Display side: command frames from the gateway."""
-
-    def __init__(self, max_size: int = DEFAULT_MAX_BUFFER) -> None:
-        self._frames = FrameDecoder(max_size)
-
-    @property
-    def stats(self) -> DecoderStats:
-        return self._frames.stats
-
-    def receive_data(self, data: bytes) -> None:
-        self._frames.receive_data(data)
-
-    def give_up_partial(self) -> None:
-        self._frames.give_up_partial()
 
     def next_frame(self) -> Received | Refused | NeedData:
         frame = self._frames.next_frame()
