@@ -37,7 +37,7 @@ from central.consumer import Consumer
 from central.records import classify, event_rows
 from central.settings import Settings
 from central.store import open_store
-from gateway.demo.broker import BrokerProcess
+from demo.broker import BrokerProcess
 from gateway.ids import new_event_id
 
 TARGET_EVENTS_S: Final = 10_000

@@ -26,8 +26,8 @@ import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.broker import BrokerProcess
 from gateway.config import Config, parse_config
-from gateway.demo.broker import BrokerProcess
 from gateway.events import DeviceStatus
 from gateway.ids import new_event_id
 from gateway.outbox import Outbox

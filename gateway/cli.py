@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
+    from demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
 
     return run_demo(args)
 

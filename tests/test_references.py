@@ -18,7 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIXES = (".py", ".md", ".toml", ".service", ".sh", ".rules", ".c")
 SCRIPTS = (".ci/run",)  # shell scripts without a suffix
-TOP_LEVEL = ("docs", "drivers", "gateway", "firmware_sim", "tests", "bench", "systemd", ".ci")
+TOP_LEVEL = (
+    "docs",
+    "drivers",
+    "gateway",
+    "demo",
+    "firmware_sim",
+    "tests",
+    "bench",
+    "systemd",
+    ".ci",
+)
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # A path token is not glued to a longer path or word on its left ("libnfc/drivers/pn532_uart.c"

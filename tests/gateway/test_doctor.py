@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.broker import BrokerProcess
 from gateway.config import parse_config
-from gateway.demo.broker import BrokerProcess
 from gateway.doctor import STATE_DIRECTORY, check_clock, check_port, check_secret, run
 
 

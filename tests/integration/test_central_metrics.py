@@ -13,8 +13,8 @@ import pytest
 from central_rig import ConsumerProcess
 from prometheus_client.parser import text_string_to_metric_families
 
+from demo.broker import BrokerProcess, find_mosquitto, free_port
 from gateway.brokerclient import connected
-from gateway.demo.broker import BrokerProcess, find_mosquitto, free_port
 from gateway.ids import new_event_id
 from tests.waiting import until
 

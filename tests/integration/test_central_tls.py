@@ -13,9 +13,9 @@ import pytest
 from central_rig import ConsumerProcess
 from tls import PASSWORD, USERNAME, TlsMosquitto, make_pki
 
+from demo.broker import find_mosquitto
 from gateway.brokerclient import connected
 from gateway.config.mqtt import MqttConfig
-from gateway.demo.broker import find_mosquitto
 from gateway.ids import new_event_id
 from tests.waiting import until
 

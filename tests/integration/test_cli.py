@@ -19,11 +19,11 @@ import aiomqtt
 import pytest
 from tls import PASSWORD, USERNAME, TlsMosquitto, make_pki
 
+from demo.broker import BrokerProcess, find_mosquitto
 from firmware_sim.display import DisplaySim
 from firmware_sim.pty import SimPort
 from gateway import __version__
 from gateway.config import parse_config
-from gateway.demo.broker import BrokerProcess, find_mosquitto
 from gateway.events import AnyEvent, DeviceStatus, PresenceEnter, PresenceExit, Source, Subject
 from gateway.ids import new_event_id
 from gateway.outbox import Outbox

@@ -13,9 +13,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from demo.broker import BrokerProcess
 from gateway.commands import AnyCommand, CommandRouter
 from gateway.commands.models import MAX_PAYLOAD_BYTES, OutputKind
-from gateway.demo.broker import BrokerProcess
 from gateway.outbox import Outbox
 from gateway.send import prepare, send_command
 from gateway.status import StatusBoard

@@ -29,14 +29,14 @@ from typing import Any, Final
 import aiomqtt
 import pytest
 
-from drivers.em4100 import Em4100Frame
-from firmware_sim.pty import SimPort
-from gateway.demo.broker import (
+from demo.broker import (
     BrokerProcess,
     environment_broker_kind,
     find_mosquitto,
     free_port,
 )
+from drivers.em4100 import Em4100Frame
+from firmware_sim.pty import SimPort
 from gateway.events import AnyEvent
 from gateway.outbox import Outbox
 from gateway.status import StatusBoard

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.pty import SimPort
 from gateway.commands.clocksync import clock_synchronised
-from gateway.demo.broker import BrokerProcess, free_port
 from gateway.send import prepare, send_command
 from tests.integration.inbound_rig import (
     RELAY,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from gateway.outbox import Outbox
 from gateway.rules.content import ContentStore
 from gateway.status import StatusBoard

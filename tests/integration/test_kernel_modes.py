@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from harness import HeldClock, config_text, wait_for
 
+from demo.broker import BrokerProcess
 from drivers.compiled import places
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess
 from gateway.tail import subscribe
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

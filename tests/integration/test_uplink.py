@@ -15,8 +15,8 @@ import aiomqtt
 import pytest
 from tls import TlsMosquitto, make_pki
 
+from demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from gateway.config import Config, parse_config
-from gateway.demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from gateway.events import DeviceStatus
 from gateway.ids import new_event_id
 from gateway.outbox import Outbox

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Final, Literal
 
-from gateway.demo.lifeline import die_with_parent
+from demo.lifeline import die_with_parent
 
 STARTUP_TIMEOUT_S: Final = 10.0
 BrokerKind = Literal["mosquitto", "amqtt"]
@@ -50,7 +50,7 @@ class BrokerProcess:
         """``own_session``: start the broker in its own session, so that Ctrl-C in a terminal
         (a signal to the whole foreground process group) does not take it away before its owner
         has finished with it; the owner stops it on the way out (the demo), and the broker ends
-        with its owner's process if that is killed outright (gateway/demo/lifeline.py).
+        with its owner's process if that is killed outright (demo/lifeline.py).
         ``persistent`` (mosquitto): sessions and their queued messages survive ``restart()``, as
         on a production broker. ``extra_config``: more mosquitto.conf lines (benchmarks)."""
         self.own_session = own_session
@@ -117,13 +117,13 @@ class BrokerProcess:
                 persistence = f"persistence true\npersistence_location {self._dir}/\n"
             # ``user``: started as root, mosquitto would switch to the user "mosquitto", which
             # cannot write in this private directory, and a change of user clears the
-            # parent-death signal (gateway/demo/lifeline.py); as anyone else it changes nothing.
+            # parent-death signal (demo/lifeline.py); as anyone else it changes nothing.
             conf.write_text(
                 f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
                 f"max_queued_messages 100000\nuser {getpass.getuser()}\n{self.extra_config}"
             )
             return [self.binary, "-c", str(conf)]
-        return [sys.executable, "-m", "gateway.demo.embedded_broker", str(self.port)]
+        return [sys.executable, "-m", "demo.embedded_broker", str(self.port)]
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

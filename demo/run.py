@@ -6,7 +6,7 @@ Simulated devices on pseudo-terminals (the same ones ``python -m firmware_sim`` 
 central server receives it. At the end the detected visits are scored against the scenario's
 ground truth.
 
-The store opens when the daemon reports READY (``gateway.demo.readiness``): until then the
+The store opens when the daemon reports READY (``demo.readiness``): until then the
 simulated clock stands before the first visit and the demo shows the daemon's progress, so a
 first start that compiles kernels for minutes costs no part of ``--duration``. Scoring is fair
 to the daemon: a visit that began before its devices were up counts from the moment they were,
@@ -36,13 +36,10 @@ from typing import Any, Final
 
 import aiomqtt
 
-from firmware_sim.scenario import MIN_VISIT_S, Behaviour, Scenario
-from firmware_sim.station import DEVICE_BUILDERS, RunContext, SimDevice, options
-from gateway.demo.broker import BrokerProcess, environment_broker_kind
-from gateway.demo.lifeline import die_with_parent
-from gateway.demo.readiness import HeldClock, NotifySocket, wait_ready
-from gateway.events import parse_ts
-from gateway.scoring import (
+from demo.broker import BrokerProcess, environment_broker_kind
+from demo.lifeline import die_with_parent
+from demo.readiness import HeldClock, NotifySocket, wait_ready
+from demo.scoring import (
     AttributionScore,
     Score,
     TrueMove,
@@ -51,6 +48,9 @@ from gateway.scoring import (
     score_attribution,
     visits_from_events,
 )
+from firmware_sim.scenario import MIN_VISIT_S, Behaviour, Scenario
+from firmware_sim.station import DEVICE_BUILDERS, RunContext, SimDevice, options
+from gateway.events import parse_ts
 from gateway.tail import format_event, subscribe
 
 STORE: Final = "demo-store"

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.events import format_ts, parse_ts
-from gateway.scoring import (
+from demo.scoring import (
     DetectedVisit,
     TrueMove,
     TrueVisit,
@@ -17,6 +16,7 @@ from gateway.scoring import (
     score_attribution,
     visits_from_events,
 )
+from gateway.events import format_ts, parse_ts
 
 T0 = 1_800_000_000.0  # a wall-clock second, so ISO timestamps round-trip at ms precision
 

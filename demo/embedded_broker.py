@@ -1,4 +1,4 @@
-"""The embedded broker (amqtt) as a process: ``python -m gateway.demo.embedded_broker PORT``.
+"""The embedded broker (amqtt) as a process: ``python -m demo.embedded_broker PORT``.
 
 Used only where mosquitto is not installed. It listens on 127.0.0.1 and allows anonymous clients,
 which is right for a demo on one machine and wrong anywhere else.
