@@ -56,7 +56,8 @@ from gateway.uplink import Uplink, topic_base
 if TYPE_CHECKING:
     from gateway.web.server import WebServer
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.daemon")
 
 READY_TIMEOUT_S: Final = 15.0  # READY=1 even if a device is still in its first attempt by then
 STOP_GRACE_S: Final = 5.0  # publishing time granted at shutdown before the rest stays queued

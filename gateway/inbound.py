@@ -50,7 +50,8 @@ from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
 from gateway.rules.content import ContentSubscription
 from gateway.tokenbucket import TokenBucket
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.inbound")
 
 COMMANDS_WAITING: Final = 1024  # commands received, not yet screened; more are refused busy
 CONTENT_WAITING: Final = 4096  # content messages not yet applied; more are dropped, counted

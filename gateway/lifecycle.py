@@ -20,7 +20,8 @@ from gateway.errors import ConfigError
 from gateway.logs import LIFECYCLE
 from gateway.notify import Notifier
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.lifecycle")
 
 
 class Lifecycle:

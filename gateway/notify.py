@@ -13,7 +13,8 @@ import os
 import socket
 import time
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.notify")
 
 
 class Notifier:

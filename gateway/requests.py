@@ -41,7 +41,8 @@ from gateway.logs import LIFECYCLE
 from gateway.ratelog import Throttle
 from gateway.topics import PUBLISH_TIMEOUT_S
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.requests")
 _refusals = Throttle(log, logging.INFO)
 
 MAX_PAYLOAD_BYTES: Final = 1024  # larger requests are refused before JSON parsing

@@ -17,7 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.supervise")
 
 
 @dataclass(slots=True)

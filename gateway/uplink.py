@@ -54,7 +54,8 @@ from gateway.supervise import Backoff
 from gateway.telemetry import Histogram
 from gateway.topics import PUBLISH_TIMEOUT_S, event_topic
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.uplink")
 
 ACK_FLUSH_ROWS: Final = 256  # delete acknowledged rows in one transaction per this many
 PAGE_ROWS_MAX: Final = 10_000

@@ -27,7 +27,8 @@ from typing import Any, Final
 
 from gateway.notify import Notifier
 
-log = logging.getLogger(__name__)
+# Named, not __name__: the journal shows this name on every line, wherever the module lives.
+log = logging.getLogger("gateway.kernels.warmup")
 
 PROGRESS_S: Final = 5.0  # how often a slow warm-up says it is still working
 EXTEND_S: Final = 30.0  # each time, so much more start time asked of systemd
