@@ -38,7 +38,7 @@ from central.records import classify, event_rows
 from central.settings import Settings
 from central.store import open_store
 from demo.broker import BrokerProcess
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
 
 TARGET_EVENTS_S: Final = 10_000
 SERVER: Final = os.environ.get("SILENTGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")

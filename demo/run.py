@@ -50,8 +50,8 @@ from demo.scoring import (
 )
 from firmware_sim.scenario import MIN_VISIT_S, Behaviour, Scenario
 from firmware_sim.station import DEVICE_BUILDERS, RunContext, SimDevice, options
-from gateway.events import parse_ts
-from gateway.tail import format_event, subscribe
+from gateway.events.model import parse_ts
+from gateway.tools.tail import format_event, subscribe
 
 STORE: Final = "demo-store"
 GATEWAY: Final = "gw-1"

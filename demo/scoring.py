@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gateway.events import parse_ts
-from gateway.transitions import Transition, TransitionKind
+from gateway.events.model import parse_ts
+from gateway.stages.transitions import Transition, TransitionKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ SECTION = re.compile(r',? \(?(?:section )?(?:(\d+(?:\.\d+)?)\b|"([^"\n]+)")')
 NOT_OURS = {
     ("docs/drivers/pn532.md", "tests/base_clf_pn53x.py"): "nfcpy's test file, a cited source",
     ("docs/drivers/pn532.md", "tests/test_clf_pn532.py"): "nfcpy's test file, a cited source",
-    ("gateway/uplink.py", "docs/reconnection.md"): "aiomqtt's docs page, a cited source",
+    ("gateway/uplink/session.py", "docs/reconnection.md"): "aiomqtt's docs page, a cited source",
     ("bench/drain.py", "bench/aiomqtt"): "an MQTT topic",
     ("bench/drain.py", "bench/paho"): "an MQTT topic",
 }

@@ -1,14 +1,14 @@
 """What a device session is given (``DeviceContext``) and what it must provide (``Session``).
 
-The context hides the pipeline from the session: a session reports "this reader saw this id on
-this antenna at this strength" and the context stamps the time, maps the antenna to its zone,
-decides whether the id is a customer or an item, interns it and wakes the pipeline. A UHF
-session hands over everything one port read decoded in one call (``emit_reads``): one kernel
-call (``gateway.kernels.intern.ingest``) looks each EPC up in the reader's table by its bytes,
+The context hides the pipeline from the session: a session reports "this reader saw this id on this
+antenna at this strength" and the context stamps the time, maps the antenna to its zone, decides
+whether the id is a customer or an item, interns it and wakes the pipeline. A UHF session hands over
+everything one port read decoded in one call (``emit_reads``): one kernel call
+(``gateway.stages.kernels.intern.ingest``) looks each EPC up in the reader's table by its bytes,
 maps its antenna to a zone, times it and writes it into the pipeline's read columns; Python runs
-only for an EPC seen for the first time (interned, and added to the table), so a tag read a
-thousand times costs one hex conversion. Streaming sessions read their ports on the pipeline's
-tick (``tick``, ``gateway.devices.tick``).
+only for an EPC seen for the first time (interned, and added to the table), so a tag read a thousand
+times costs one hex conversion. Streaming sessions read their ports on the pipeline's tick
+(``tick``, ``gateway.devices.tick``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from numpy.typing import NDArray
 
 from gateway.clock import Clock
 from gateway.devices.tick import Tick
-from gateway.epc_table import EpcTable
 from gateway.health import Health, StateListener
-from gateway.kernels.intern import ingest
-from gateway.reads import ReadCollector, SubjectKind, Subjects
+from gateway.reads.batch import ReadCollector, SubjectKind, Subjects
+from gateway.reads.epc_table import EpcTable
+from gateway.stages.kernels.intern import ingest
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from demo.scoring import (
     score_attribution,
     visits_from_events,
 )
-from gateway.events import format_ts, parse_ts
+from gateway.events.model import format_ts, parse_ts
 
 T0 = 1_800_000_000.0  # a wall-clock second, so ISO timestamps round-trip at ms precision
 

@@ -14,9 +14,9 @@ from central_rig import ConsumerProcess
 from tls import PASSWORD, USERNAME, TlsMosquitto, make_pki
 
 from demo.broker import find_mosquitto
-from gateway.brokerclient import connected
 from gateway.config.mqtt import MqttConfig
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.uplink.brokerclient import connected
 from tests.waiting import until
 
 pytestmark = [

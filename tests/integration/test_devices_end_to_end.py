@@ -34,8 +34,8 @@ from firmware_sim.relay import RelayBoardSim
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.send import prepare, send_command
-from gateway.tail import subscribe
+from gateway.tools.send import prepare, send_command
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

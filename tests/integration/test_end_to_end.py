@@ -23,7 +23,7 @@ from harness import (
 
 from demo.broker import BrokerProcess
 from firmware_sim.pty import SimPort
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

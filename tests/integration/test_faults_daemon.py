@@ -29,7 +29,7 @@ import pytest
 from demo.broker import BrokerProcess
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.test_commands_broker import bad_commands
 from tests.integration.test_faults import (
     BASE,

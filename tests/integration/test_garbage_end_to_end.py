@@ -18,7 +18,7 @@ from firmware_sim.em4100 import Em4100Sim
 from firmware_sim.faults import Faults
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -15,7 +15,7 @@ import pytest
 from demo.broker import BrokerProcess, free_port
 from firmware_sim.pty import SimPort
 from gateway.commands.clocksync import clock_synchronised
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.inbound_rig import (
     RELAY,
     base_of,

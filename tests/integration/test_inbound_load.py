@@ -31,7 +31,7 @@ from drivers.em4100 import Em4100Frame
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
 from gateway.rules.content import BOUNDS, MAX_FILE_BYTES
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.inbound_rig import (
     RELAY,
     TRUST_CLOCK,

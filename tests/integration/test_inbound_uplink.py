@@ -19,8 +19,8 @@ from demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from firmware_sim.pty import SimPort
 from gateway.outbox import Outbox
 from gateway.rules.content import ContentStore
-from gateway.status import StatusBoard
-from gateway.uplink import Uplink
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 from tests.integration.inbound_rig import (
     base_of,
     gateway_config,

@@ -19,7 +19,7 @@ from harness import (  # the same pty reader and daemon harness
 
 from demo.broker import BrokerProcess, free_port
 from firmware_sim.pty import SimPort
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -12,7 +12,7 @@ from harness import HeldClock, config_text, start_daemon, stop_daemon, wait_for
 
 from demo.broker import BrokerProcess
 from firmware_sim.pty import SimPort
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -28,7 +28,7 @@ from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
 from gateway.config.root import Config
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [
     pytest.mark.broker,

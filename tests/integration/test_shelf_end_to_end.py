@@ -27,7 +27,7 @@ from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.shelf import Shelf, ShelfAction, item_grams, play, shelf_actions, stock
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 
