@@ -19,12 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from demo.scoring import Score, TrueVisit, score, visits_from_transitions
 from firmware_sim.scenario import Scenario
 from firmware_sim.traffic import Antenna, SimReads, TrafficModel, generate_reads
-from gateway.presence import EngineParams, PresenceStage, ZoneParams
-from gateway.reads import ReadBatch
-from gateway.scoring import Score, TrueVisit, score, visits_from_transitions
-from gateway.transitions import Transition
+from gateway.reads.batch import ReadBatch
+from gateway.stages.presence import EngineParams, PresenceStage, ZoneParams
+from gateway.stages.transitions import Transition
 
 ZONES = ("entrance", "shelf-a", "shelf-b", "checkout")
 FIXED_WINDOWS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0)

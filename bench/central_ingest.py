@@ -33,8 +33,8 @@ from central.consumer import Consumer
 from central.records import classify, event_rows
 from central.settings import Settings
 from central.store import open_store
-from gateway.demo.broker import BrokerProcess
-from gateway.ids import new_event_id
+from demo.broker import BrokerProcess
+from gateway.events.ids import new_event_id
 
 TARGET_EVENTS_S: Final = 10_000
 PREFIX: Final = "silentcommerce/v1"

@@ -57,13 +57,13 @@ from gateway.config import ThingMagicReader
 from gateway.devices.base import DeviceContext
 from gateway.devices.thingmagic import ThingMagicSession, _Stream, warm_up
 from gateway.devices.tick import StreamPort
-from gateway.eventfactory import EventFactory
-from gateway.fusion import FusionStage
+from gateway.events.factory import EventFactory
+from gateway.events.privacy import Pseudonymizer
 from gateway.outbox import Outbox
 from gateway.pipeline import Pipeline
-from gateway.presence import PresenceStage, ZoneParams
-from gateway.privacy import Pseudonymizer
-from gateway.reads import Subjects
+from gateway.reads.batch import Subjects
+from gateway.stages.fusion import FusionStage
+from gateway.stages.presence import PresenceStage, ZoneParams
 
 READERS: Final = 4
 ZONES: Final = ("entrance", "shelf-a", "shelf-b", "checkout")

@@ -26,13 +26,13 @@ import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.broker import BrokerProcess
 from gateway.config import Config, parse_config
-from gateway.demo.broker import BrokerProcess
-from gateway.events import DeviceStatus
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.events.model import DeviceStatus
 from gateway.outbox import Outbox
-from gateway.status import StatusBoard
-from gateway.uplink import Uplink
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 
 TARGET_EVENTS_S: Final = 10_000
 SETTINGS: Final = [  # (mqtt.batch, mqtt.inflight)

@@ -42,8 +42,8 @@ from gateway.commands import AnyCommand, CommandRouter, OutputKind
 from gateway.config import parse_config
 from gateway.outbox import Outbox
 from gateway.rules.content import ContentStore
-from gateway.status import StatusBoard
-from gateway.uplink import Uplink
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 
 BASE = "silentcommerce/v1/store-042/gw-fuzz"
 RESULT_WAIT_S = 5.0  # for one accepted command's result; far more than a claim takes

@@ -23,15 +23,15 @@ import numpy as np
 from bench.accuracy import part_of
 from firmware_sim.scenario import Scenario
 from firmware_sim.traffic import Antenna, TrafficModel, generate_reads
-from gateway.kernels.twin import PresenceTwin, Read, TwinParams
-from gateway.presence import EngineParams, PresenceStage, ZoneParams
-from gateway.reads import ReadBatch
+from gateway.reads.batch import ReadBatch
+from gateway.stages.kernels.twin import PresenceTwin, Read, TwinParams
+from gateway.stages.presence import EngineParams, PresenceStage, ZoneParams
 
 ZONES = ("entrance", "shelf-a", "shelf-b", "checkout")
 COLD_START = """
 import time
 t0 = time.perf_counter()
-from gateway.presence import PresenceStage, ZoneParams
+from gateway.stages.presence import PresenceStage, ZoneParams
 stage = PresenceStage([ZoneParams("a")])
 stage.warm_up()
 print(time.perf_counter() - t0)

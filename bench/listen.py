@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 
 def main(url: str, topic: str, every: bool = False) -> None:

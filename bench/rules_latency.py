@@ -36,9 +36,9 @@ from typing import Any
 from bench.e2e import mark_times, marked_window, percentile, write_config
 from bench.loadgen import FakeReader, record
 from bench.store import extra_config, simulators, uhf_readers
+from demo.broker import BrokerProcess, free_port
 from drivers.sentinel import NEED_DATA
 from drivers.serial_display import Ack, CommandDecoder, Received, ShowText, encode_reply
-from gateway.demo.broker import BrokerProcess, free_port
 from gateway.outbox import Outbox
 
 RULES = """

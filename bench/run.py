@@ -27,7 +27,7 @@ from typing import Final
 
 from bench import compare, e2e, rules_latency, startup, store, sweep
 from bench.drain import paho_baseline, sample_events, uplink_drain
-from gateway.demo.broker import BrokerProcess
+from demo.broker import BrokerProcess
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 BEGIN: Final = "<!-- bench:begin -->"

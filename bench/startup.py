@@ -86,8 +86,11 @@ GROUPS = [
     ("Modbus (pymodbus)", ["pymodbus.client"]),
     ("metrics (prometheus_client)", ["prometheus_client"]),
     ("sqlite3", ["sqlite3"]),
-    ("kernels: compiled extension", ["gateway.kernels.presence", "drivers.thingmagic.batch"]),
-    ("the daemon's own modules", ["gateway.daemon"]),
+    (
+        "kernels: compiled extension",
+        ["gateway.stages.kernels.presence_kernel", "drivers.thingmagic.batch"],
+    ),
+    ("the daemon's own modules", ["gateway.service.daemon"]),
 ]
 NUMBA = [("numba (JIT only)", ["numba"]), ("llvmlite JIT engine", ["llvmlite.binding"])]
 IMPORTS = """

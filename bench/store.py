@@ -35,13 +35,13 @@ import numpy as np
 from bench.e2e import ZONES, write_config
 from bench.loadgen import FakeReader, shop
 from bench.proc import Measured, Sample, cpu_percent
+from demo.broker import BrokerProcess, free_port
 from drivers.modbus_scale import generic_channel
 from firmware_sim.em4100 import Em4100Sim
 from firmware_sim.modbus_scale import Channel, ModbusScaleSim
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.shelf import Shelf
-from gateway.demo.broker import BrokerProcess, free_port
 
 UHF_READERS: Final = 4
 UHF_RATE: Final = 200.0

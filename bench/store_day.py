@@ -25,13 +25,13 @@ from firmware_sim.scenario import Behaviour, Scenario
 from firmware_sim.shelf import Shelf, shelf_actions, stock
 from firmware_sim.traffic import Antenna, TrafficModel, generate_reads
 from gateway.clock import ManualClock
-from gateway.eventfactory import EventFactory
-from gateway.fusion import FusionStage
-from gateway.presence import PresenceStage, ZoneParams
-from gateway.privacy import Pseudonymizer
-from gateway.reads import ReadBatch, SubjectKind, Subjects
-from gateway.shelf import ScaleSpec, SettleParams, ShelfStage, WeightSample
-from gateway.transitions import Transition
+from gateway.events.factory import EventFactory
+from gateway.events.privacy import Pseudonymizer
+from gateway.reads.batch import ReadBatch, SubjectKind, Subjects
+from gateway.stages.fusion import FusionStage
+from gateway.stages.presence import PresenceStage, ZoneParams
+from gateway.stages.shelf import ScaleSpec, SettleParams, ShelfStage, WeightSample
+from gateway.stages.transitions import Transition
 
 STORE: Final = "store-042"
 GATEWAY: Final = "gw-1"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bench.kernels import batches, kernel_rate, stream, twin_rate
-from gateway.presence import EngineParams
+from gateway.stages.presence import EngineParams
 
 READS_PER_S_PER_SUBJECT: Final = 15.5
 BATCH: Final = 4096

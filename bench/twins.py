@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench import e2e, store
-from gateway.demo.broker import BrokerProcess
+from demo.broker import BrokerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 READERS = 4

@@ -28,7 +28,7 @@ from typing import Final
 from bench.e2e import write_config
 from bench.proc import Measured, cpu_percent
 from bench.store import extra_config, simulators, uhf_readers
-from gateway.demo.broker import BrokerProcess, free_port
+from demo.broker import BrokerProcess, free_port
 
 WARM_UP_S: Final = 20.0
 UHF_RATE: Final = 200.0

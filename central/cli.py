@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def main(args: argparse.Namespace) -> int:
-    from gateway.logs import setup_logging  # noqa: PLC0415
+    from gateway.service.logs import setup_logging  # noqa: PLC0415
 
     setup_logging(args.log_level.upper() if "log_level" in args else "INFO")
     return _run(args) if args.central_command == "run" else _report(args)
@@ -113,7 +113,7 @@ async def _serve(consumer: Consumer, metrics_port: int | None) -> None:
 
 async def _metrics(consumer: Consumer, port: int) -> None:
     from central.metrics import CentralCollector  # noqa: PLC0415
-    from gateway.metrics import MetricsServer  # noqa: PLC0415
+    from gateway.service.metrics import MetricsServer  # noqa: PLC0415
 
     try:
         await MetricsServer(CentralCollector(consumer), "127.0.0.1", port).run()

@@ -48,10 +48,10 @@ from central.records import (
 )
 from central.settings import Settings
 from central.store import Inserted, Store
-from gateway import brokerclient
 from gateway.errors import UplinkError
-from gateway.ratelog import Throttle
-from gateway.telemetry import Histogram
+from gateway.service.ratelog import Throttle
+from gateway.service.telemetry import Histogram
+from gateway.uplink import brokerclient
 
 log = logging.getLogger("central.consumer")
 

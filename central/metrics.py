@@ -1,6 +1,6 @@
 """The consumer's figures (``consumer.Figures``) for Prometheus, on ``--metrics-port``.
 
-Served by the gateway's own endpoint (``gateway.metrics.MetricsServer``: ``GET /metrics`` on
+Served by the gateway's own endpoint (``gateway.service.metrics.MetricsServer``: ``GET /metrics`` on
 127.0.0.1, in the event loop). The database thread adds to the counters while a scrape reads
 them; a scrape may see a batch half counted, never a count that goes backwards.
 """

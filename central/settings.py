@@ -3,7 +3,7 @@ an optional TOML file (``--config``) with a ``[central]`` table for the rest (do
 
 The connection keys (``username``, ``password_file``, ``ca_file``, ``cert_file``, ``key_file``)
 mean what they mean in the gateway's ``[mqtt]`` table: ``Settings.mqtt()`` is that table, and the
-consumer's client is built by ``gateway.brokerclient`` as the daemon's tools build theirs.
+consumer's client is built by ``gateway.uplink.brokerclient`` as the daemon's tools build theirs.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Settings:
 
 
 def load(broker: str, db: str, group: str | None, config: Path | None) -> Settings:
-    # host:port as the gateway's tools take it (gateway.brokerclient.broker_url)
+    # host:port as the gateway's tools take it (gateway.uplink.brokerclient.broker_url)
     settings = Settings(broker=broker if "://" in broker else f"mqtt://{broker}", db=db)
     if config is not None:
         settings = _from_file(settings, config)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from drivers.errors import KernelError
 from gateway import __version__
 from gateway.errors import ConfigError, GatewayError
-from gateway.logs import LIFECYCLE
+from gateway.service.logs import LIFECYCLE
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -74,19 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--no-broker", action="store_true", help="skip the broker connection")
 
     send = sub.add_parser("send", help="send a command to an output and wait for its result")
-    from gateway.send import add_arguments as add_send_arguments  # noqa: PLC0415
+    from gateway.tools.send import add_arguments as add_send_arguments  # noqa: PLC0415
 
     add_send_arguments(send)
 
     request = sub.add_parser(
         "request", help="ask a gateway for its info or health, a reload or a log level"
     )
-    from gateway.send import add_request_arguments  # noqa: PLC0415
+    from gateway.tools.send import add_request_arguments  # noqa: PLC0415
 
     add_request_arguments(request)
 
     tail = sub.add_parser("tail", help="print events and status as a central server sees them")
-    from gateway.tail import add_arguments as add_tail_arguments  # noqa: PLC0415
+    from gateway.tools.tail import add_arguments as add_tail_arguments  # noqa: PLC0415
 
     add_tail_arguments(tail)
 
@@ -102,19 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
+    from demo.run import run_demo  # noqa: PLC0415  (pulls in the simulators)
 
     return run_demo(args)
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from gateway.doctor import run as run_doctor  # noqa: PLC0415
+    from gateway.tools.doctor import run as run_doctor  # noqa: PLC0415
 
     return run_doctor(args)
 
 
 def _build_kernels(args: argparse.Namespace) -> int:
-    from gateway.kernels import build  # noqa: PLC0415
+    from gateway.stages.kernels import build  # noqa: PLC0415
 
     done = None if args.force else build.existing(args.dir)
     if done is not None:
@@ -131,19 +131,19 @@ def _build_kernels(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from gateway.send import run as run_send  # noqa: PLC0415
+    from gateway.tools.send import run as run_send  # noqa: PLC0415
 
     return run_send(args)
 
 
 def _request(args: argparse.Namespace) -> int:
-    from gateway.send import run_request  # noqa: PLC0415
+    from gateway.tools.send import run_request  # noqa: PLC0415
 
     return run_request(args)
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from gateway.tail import run_tail  # noqa: PLC0415
+    from gateway.tools.tail import run_tail  # noqa: PLC0415
 
     return run_tail(args)
 
@@ -178,7 +178,7 @@ def _stop_while_starting(signum: int, _frame: object) -> None:
 
 
 def _run(file: Path, level: str) -> int:
-    from gateway.logs import setup_logging  # noqa: PLC0415
+    from gateway.service.logs import setup_logging  # noqa: PLC0415
 
     setup_logging(level.upper())
     # Imports and the config take seconds on a small board: a stop then is answered at once,
@@ -214,12 +214,12 @@ def _start(file: Path) -> int:
 def _import_daemon() -> None:
     """The daemon's modules, and with them the kernels (loaded, or numba imported), before the
     event loop runs: an import there would hold a stop up until it finished."""
-    import gateway.daemon  # noqa: F401, PLC0415
+    import gateway.service.daemon  # noqa: F401, PLC0415
 
 
 async def _serve(file: Path, config: Config) -> None:
-    from gateway.lifecycle import Lifecycle  # noqa: PLC0415
-    from gateway.notify import Notifier  # noqa: PLC0415
+    from gateway.service.lifecycle import Lifecycle  # noqa: PLC0415
+    from gateway.service.notify import Notifier  # noqa: PLC0415
 
     lifecycle = Lifecycle(file, config, Notifier())
     lifecycle.install_signal_handlers()

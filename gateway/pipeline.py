@@ -29,15 +29,15 @@ from typing import Final
 
 from gateway.clock import Clock
 from gateway.devices.tick import TICK_S, Tick
-from gateway.eventfactory import EventFactory
-from gateway.events import AnyEvent
-from gateway.fusion import FusionStage, ItemMove
+from gateway.events.factory import EventFactory
+from gateway.events.model import AnyEvent
 from gateway.outbox import Outbox
-from gateway.presence import PresenceStage
-from gateway.reads import ReadBatch, ReadCollector, Subjects
-from gateway.shelf import ShelfStage, WeightChange, WeightCollector
-from gateway.telemetry import Histogram
-from gateway.transitions import Transition
+from gateway.reads.batch import ReadBatch, ReadCollector, Subjects
+from gateway.service.telemetry import Histogram
+from gateway.stages.fusion import FusionStage, ItemMove
+from gateway.stages.presence import PresenceStage
+from gateway.stages.shelf import ShelfStage, WeightChange, WeightCollector
+from gateway.stages.transitions import Transition
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Final
 import pytest
 from hypothesis import settings
 
-from gateway.demo.broker import BrokerProcess, environment_broker_kind
+from demo.broker import BrokerProcess, environment_broker_kind
 
 # Two cores shared with pty simulators and broker processes: wall-clock deadlines on
 # Hypothesis examples would measure the machine's load, not the code.

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import jsonschema
 
-from gateway.reference import DOCS, asyncapi, config_reference
+from gateway.tools.reference import DOCS, asyncapi, config_reference
 
 
 def test_the_configuration_reference_is_current() -> None:
     assert (DOCS / "configuration.md").read_text() == config_reference(), (
-        "regenerate with: python -m gateway.reference"
+        "regenerate with: python -m gateway.tools.reference"
     )
 
 
 def test_the_asyncapi_document_is_current() -> None:
     assert json.loads((DOCS / "asyncapi.json").read_text()) == asyncapi(), (
-        "regenerate with: python -m gateway.reference"
+        "regenerate with: python -m gateway.tools.reference"
     )
 
 

@@ -18,7 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIXES = (".py", ".md", ".toml", ".service", ".sh", ".rules", ".c")
 SCRIPTS = (".ci/run",)  # shell scripts without a suffix
-TOP_LEVEL = ("docs", "drivers", "gateway", "firmware_sim", "tests", "bench", "systemd", ".ci")
+TOP_LEVEL = (
+    "docs",
+    "drivers",
+    "gateway",
+    "demo",
+    "firmware_sim",
+    "tests",
+    "bench",
+    "systemd",
+    ".ci",
+)
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # A path token is not glued to a longer path or word on its left ("libnfc/drivers/pn532_uart.c"
@@ -34,7 +44,7 @@ SECTION = re.compile(r',? \(?(?:section )?(?:(\d+(?:\.\d+)?)\b|"([^"\n]+)")')
 NOT_OURS = {
     ("docs/drivers/pn532.md", "tests/base_clf_pn53x.py"): "nfcpy's test file, a cited source",
     ("docs/drivers/pn532.md", "tests/test_clf_pn532.py"): "nfcpy's test file, a cited source",
-    ("gateway/uplink.py", "docs/reconnection.md"): "aiomqtt's docs page, a cited source",
+    ("gateway/uplink/session.py", "docs/reconnection.md"): "aiomqtt's docs page, a cited source",
     ("bench/drain.py", "bench/aiomqtt"): "an MQTT topic",
     ("bench/drain.py", "bench/paho"): "an MQTT topic",
 }

@@ -31,9 +31,9 @@ from paho.mqtt.properties import Properties
 from gateway.commands.models import MAX_PAYLOAD_BYTES
 from gateway.commands.result import CommandResult, valid_topic
 from gateway.commands.router import Accepted, CommandRouter, shown
-from gateway.ratelog import Throttle
-from gateway.tokenbucket import TokenBucket
-from gateway.topics import PUBLISH_TIMEOUT_S
+from gateway.service.ratelog import Throttle
+from gateway.uplink.tokenbucket import TokenBucket
+from gateway.uplink.topics import PUBLISH_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 _unanswered = Throttle(log, logging.WARNING)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.events import format_ts
+from gateway.events.model import format_ts
 
 MAX_TOPIC_BYTES: Final = 65_535  # a UTF-8 string's 16-bit length prefix (MQTT 5, 1.5.4)
 

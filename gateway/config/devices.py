@@ -103,7 +103,7 @@ class ModbusScaleSensor(_SerialDevice):
     idle_poll_hz: Annotated[float, Field(gt=0, le=50)] = 2.0
     timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
     max_lost_polls: Annotated[int, Field(ge=1, le=100)] = 5
-    # Settling (gateway/shelf.py) and fusion (gateway/fusion.py).
+    # Settling (gateway/stages/shelf.py) and fusion (gateway/stages/fusion.py).
     settle_s: Annotated[float, Field(gt=0, le=30)] = 0.5
     stable_g: Annotated[float, Field(gt=0)] = 5.0
     min_delta_g: Annotated[float, Field(gt=0)] = 10.0

@@ -34,7 +34,7 @@ from gateway.config.root import Config
 from gateway.config.rules import Loc, Located, check_rules
 from gateway.config.unique import duplicate_ids
 from gateway.errors import ConfigError, Problem, SecretError
-from gateway.privacy import read_secret, secret_warning
+from gateway.events.privacy import read_secret, secret_warning
 from gateway.tomlmap import TomlMap
 
 MAX_PROBLEMS: Final = 50  # more than a screenful says "wrong file" better than a full list

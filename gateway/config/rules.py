@@ -25,7 +25,7 @@ from gateway.config.outputs import (
     SerialDisplayOutput,
 )
 from gateway.config.sections import ZoneConfig
-from gateway.events import EVENT_TYPES
+from gateway.events.model import EVENT_TYPES
 from gateway.rules.templates import Template, TemplateError
 
 GTIN_LENGTHS: Final = (8, 12, 13, 14)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.base import FilePath, Model, Name, ZoneId
-from gateway.events import EVENT_TYPES
+from gateway.events.model import EVENT_TYPES
 
 
 class SiteConfig(Model):

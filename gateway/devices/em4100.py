@@ -18,7 +18,7 @@ from gateway.devices.base import DeviceContext
 from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
 from gateway.health import DeviceState
-from gateway.reads import SubjectKind
+from gateway.reads.batch import SubjectKind
 
 ANTENNA = 0  # single-antenna readers: the config maps antenna 0 to the reader's zone
 

@@ -1,12 +1,12 @@
 """How soon a shelf scale is polled again: in proportion to what a poll can tell.
 
 A settled shelf's readings say nothing new, so it is polled at ``idle_hz``; as soon as a reading
-leaves the load it was still at by more than ``stable_g`` (a hand, an item, a drift that has
-added up) it is polled at ``fast_hz`` again, until the readings have stayed within ``stable_g``
-of each other for ``still_s``. ``still_s`` is longer than the settle window plus a poll, so the
-settle detection (``gateway.shelf``) always gets its window of fast readings after a change and
-settles as it would at ``fast_hz`` throughout. The cost is latency: a change's first reading
-comes up to one idle period after the hand (docs/shelves.md has the figures).
+leaves the load it was still at by more than ``stable_g`` (a hand, an item, a drift that has added
+up) it is polled at ``fast_hz`` again, until the readings have stayed within ``stable_g`` of each
+other for ``still_s``. ``still_s`` is longer than the settle window plus a poll, so the settle
+detection (``gateway.stages.shelf``) always gets its window of fast readings after a change and
+settles as it would at ``fast_hz`` throughout. The cost is latency: a change's first reading comes
+up to one idle period after the hand (docs/shelves.md has the figures).
 
 Time is an argument: the session passes its loop's clock.
 """

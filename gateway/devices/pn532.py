@@ -32,7 +32,7 @@ from gateway.config import Pn532Reader
 from gateway.devices.base import DeviceContext
 from gateway.devices.link import Link
 from gateway.health import DeviceState
-from gateway.reads import SubjectKind
+from gateway.reads.batch import SubjectKind
 
 ANTENNA: Final = 0
 MAX_CONSECUTIVE_LOSSES: Final = 3

@@ -52,7 +52,7 @@ from gateway.devices.base import DeviceContext
 from gateway.devices.garbage import GarbageWatch
 from gateway.devices.link import Link
 from gateway.health import DeviceState
-from gateway.reads import ReadCollector, Subjects
+from gateway.reads.batch import ReadCollector, Subjects
 
 COMMAND_TIMEOUT_S: Final = 2.0  # SparkFun's COMMAND_TIME_OUT
 STOP_TIMEOUT_S: Final = 2.0  # "Give 1000 to 2000ms for the module to stop reading"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from gateway.errors import OutboxError, StorageUnavailable
-from gateway.events import AnyEvent
+from gateway.events.model import AnyEvent
 from gateway.outbox.files import RESERVE_BYTES
 from gateway.outbox.health import Backlog, StorageHealth
 from gateway.outbox.ranges import SeqRanges

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from gateway.errors import OutboxError, StorageUnavailable
-from gateway.events import AnyEvent
+from gateway.events.model import AnyEvent
 from gateway.outbox.files import RESERVE_BYTES, Reserve, SeqCeiling, disk_free
 from gateway.outbox.health import StorageHealth, StorageState
 from gateway.outbox.opening import Opened, Settings, open_database
 from gateway.outbox.ranges import SeqRanges
 from gateway.outbox.schema import Transaction, is_full, is_transient, used_bytes
-from gateway.supervise import Backoff
+from gateway.service.supervise import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Protocol
 
-from gateway.events import AnyEvent, ItemMoved, PresenceDwell, PresenceExit, ShelfWeight
+from gateway.events.model import AnyEvent, ItemMoved, PresenceDwell, PresenceExit, ShelfWeight
 from gateway.rules.templates import Value
 
 

@@ -36,8 +36,8 @@ from gateway.commands.models import (
     RelaySwitch,
 )
 from gateway.config.outputs import OpenEPaperLinkOutput, OutputConfig, SerialDisplayOutput
-from gateway.events import ActionExecuted, format_ts
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.events.model import ActionExecuted, format_ts
 from gateway.outputs.base import InvalidCommandError
 from gateway.rules.engine import Planned
 

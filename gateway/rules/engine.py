@@ -36,7 +36,7 @@ from gateway.config.rules import (
     RuleConfig,
     TriggerConfig,
 )
-from gateway.events import AnyEvent, PresenceDwell, PresenceExit, ShelfWeight
+from gateway.events.model import AnyEvent, PresenceDwell, PresenceExit, ShelfWeight
 from gateway.rules.context import ContentLookup, EventContext
 from gateway.rules.templates import Template
 

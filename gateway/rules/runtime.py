@@ -21,7 +21,7 @@ from gateway.commands.executor import OutputExecutor
 from gateway.config.outputs import OutputConfig
 from gateway.config.rules import RuleConfig
 from gateway.config.sections import SiteConfig, StorageConfig
-from gateway.events import ActionExecuted, AnyEvent
+from gateway.events.model import ActionExecuted, AnyEvent
 from gateway.rules.content import ContentStore
 from gateway.rules.dispatcher import Dispatcher, Identity
 from gateway.rules.engine import RuleEngine

@@ -16,7 +16,7 @@ from typing import Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.reads import ReadBatch
+from gateway.reads.batch import ReadBatch
 
 CAPACITY: Final = 1 << 17  # rows: 160 s of the store load's 800 reads/s; 3.5 MB
 

@@ -23,12 +23,12 @@ from harness import SECRET, HeldClock, start_daemon, stop_daemon
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.epc import Sgtin, customer_epc
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.demo.broker import BrokerProcess, free_port
 
 pytestmark = [
     pytest.mark.broker,

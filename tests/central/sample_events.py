@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
 
 PREFIX = "silentcommerce/v1"
 STORE, GATEWAY = "store-042", "gw-1"

@@ -18,7 +18,7 @@ from central.consumer import MAX_ROWS, Consumer
 from central.losswatch import LossWatch
 from central.settings import Settings
 from central.store import open_store
-from gateway.demo.broker import BrokerProcess, find_mosquitto
+from demo.broker import BrokerProcess, find_mosquitto
 
 pytestmark = [
     pytest.mark.broker,

@@ -13,7 +13,7 @@ from central.funnel import Visit, funnel, visits_from
 from central.records import classify, event_rows
 from central.report import write
 from central.store import Store, StoredEvent, open_store
-from gateway.scoring import TrueMove, TrueVisit, score, score_attribution, visits_from_events
+from demo.scoring import TrueMove, TrueVisit, score, score_attribution, visits_from_events
 
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC).timestamp()
 

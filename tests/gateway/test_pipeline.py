@@ -13,14 +13,14 @@ import pytest
 
 from gateway.clock import ManualClock, SystemClock
 from gateway.devices.base import DeviceContext
-from gateway.eventfactory import EventFactory
+from gateway.events.factory import EventFactory
+from gateway.events.privacy import Pseudonymizer
 from gateway.health import DeviceState
-from gateway.kernels.warmup import warm_up_kernels
 from gateway.outbox import Outbox
 from gateway.pipeline import DEFER_MAX_S, Pipeline
-from gateway.presence import EngineParams, PresenceStage, ZoneParams
-from gateway.privacy import Pseudonymizer
-from gateway.reads import SubjectKind, Subjects
+from gateway.reads.batch import SubjectKind, Subjects
+from gateway.stages.kernels.warmup import warm_up_kernels
+from gateway.stages.presence import EngineParams, PresenceStage, ZoneParams
 from tests import waiting
 
 pytestmark = pytest.mark.kernels

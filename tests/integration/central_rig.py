@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from firmware_sim.epc import customer_epc
-from gateway.events import PresenceEnter, Source, Subject, format_ts
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.events.model import PresenceEnter, Source, Subject, format_ts
 from gateway.outbox import Outbox
 
 STORE, GATEWAY = "store-042", "gw-central"

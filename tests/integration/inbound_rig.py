@@ -13,10 +13,10 @@ from typing import Any, Final
 
 import aiomqtt
 
+from demo.broker import BrokerProcess
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
 from gateway.config import Config, parse_config
-from gateway.demo.broker import BrokerProcess
 from tests.integration.test_faults import Daemon
 
 PREFIX: Final = "silentcommerce/v1/store-042"

@@ -15,7 +15,7 @@ from harness import start_daemon
 
 from bench.throwaway_pg import throwaway_database
 from central.store import Store, open_store
-from gateway.demo.broker import BrokerProcess, find_mosquitto
+from demo.broker import BrokerProcess, find_mosquitto
 
 EVENTS = 10_000
 GRACE_S = 8.0  # longer than a member's restart takes; a gap older than this is reported

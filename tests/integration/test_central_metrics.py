@@ -13,9 +13,9 @@ import pytest
 from central_rig import ConsumerProcess
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.brokerclient import connected
-from gateway.demo.broker import BrokerProcess, find_mosquitto, free_port
-from gateway.ids import new_event_id
+from demo.broker import BrokerProcess, find_mosquitto, free_port
+from gateway.events.ids import new_event_id
+from gateway.uplink.brokerclient import connected
 from tests.waiting import until
 
 pytestmark = [

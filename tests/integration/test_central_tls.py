@@ -13,10 +13,10 @@ import pytest
 from central_rig import ConsumerProcess
 from tls import PASSWORD, USERNAME, TlsMosquitto, make_pki
 
-from gateway.brokerclient import connected
+from demo.broker import find_mosquitto
 from gateway.config.mqtt import MqttConfig
-from gateway.demo.broker import find_mosquitto
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.uplink.brokerclient import connected
 from tests.waiting import until
 
 pytestmark = [

@@ -19,16 +19,23 @@ import aiomqtt
 import pytest
 from tls import PASSWORD, USERNAME, TlsMosquitto, make_pki
 
+from demo.broker import BrokerProcess, find_mosquitto
 from firmware_sim.display import DisplaySim
 from firmware_sim.pty import SimPort
 from gateway import __version__
 from gateway.config import parse_config
-from gateway.demo.broker import BrokerProcess, find_mosquitto
-from gateway.events import AnyEvent, DeviceStatus, PresenceEnter, PresenceExit, Source, Subject
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.events.model import (
+    AnyEvent,
+    DeviceStatus,
+    PresenceEnter,
+    PresenceExit,
+    Source,
+    Subject,
+)
 from gateway.outbox import Outbox
-from gateway.status import StatusBoard
-from gateway.uplink import Uplink
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 from tests.waiting import background, until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(120)]

@@ -13,13 +13,13 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from demo.broker import BrokerProcess
 from gateway.commands import AnyCommand, CommandRouter
 from gateway.commands.models import MAX_PAYLOAD_BYTES, OutputKind
-from gateway.demo.broker import BrokerProcess
 from gateway.outbox import Outbox
-from gateway.send import prepare, send_command
-from gateway.status import StatusBoard
-from gateway.uplink import Uplink
+from gateway.tools.send import prepare, send_command
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 from tests.integration.test_uplink import make_config, run_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]

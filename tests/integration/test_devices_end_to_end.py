@@ -25,6 +25,7 @@ from typing import Any, Final
 import pytest
 from harness import start_daemon, stop_daemon, wait_for
 
+from demo.broker import BrokerProcess
 from firmware_sim.epc import customer_epc
 from firmware_sim.esl import AccessPointSim
 from firmware_sim.pn532 import Pn532Sim
@@ -33,9 +34,8 @@ from firmware_sim.relay import RelayBoardSim
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.demo.broker import BrokerProcess
-from gateway.send import prepare, send_command
-from gateway.tail import subscribe
+from gateway.tools.send import prepare, send_command
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

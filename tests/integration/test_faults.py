@@ -29,20 +29,20 @@ from typing import Any, Final
 import aiomqtt
 import pytest
 
-from drivers.em4100 import Em4100Frame
-from firmware_sim.pty import SimPort
-from gateway.demo.broker import (
+from demo.broker import (
     BrokerProcess,
     environment_broker_kind,
     find_mosquitto,
     free_port,
 )
-from gateway.events import AnyEvent
+from drivers.em4100 import Em4100Frame
+from firmware_sim.pty import SimPort
+from gateway.events.model import AnyEvent
 from gateway.outbox import Outbox
-from gateway.status import StatusBoard
-from gateway.tail import decode_message, subscribe
-from gateway.uplink import Uplink
-from tests.gateway.test_outbox_limits import enter, weight
+from gateway.tools.tail import decode_message, subscribe
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
+from tests.gateway.outbox.test_outbox_limits import enter, weight
 from tests.integration.test_uplink import make_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(60)]

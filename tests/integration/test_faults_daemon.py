@@ -26,10 +26,10 @@ from typing import Any, Final
 import aiomqtt
 import pytest
 
+from demo.broker import BrokerProcess
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
-from gateway.demo.broker import BrokerProcess
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.test_commands_broker import bad_commands
 from tests.integration.test_faults import (
     BASE,

@@ -13,12 +13,12 @@ import pytest
 from harness import start_daemon, stop_daemon
 from test_devices_end_to_end import BASE, config_text, listening, running, status
 
+from demo.broker import BrokerProcess
 from firmware_sim.em4100 import Em4100Sim
 from firmware_sim.faults import Faults
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
-from gateway.demo.broker import BrokerProcess
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.pty import SimPort
 from gateway.commands.clocksync import clock_synchronised
-from gateway.demo.broker import BrokerProcess, free_port
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.inbound_rig import (
     RELAY,
     base_of,

@@ -26,12 +26,12 @@ import aiomqtt
 import pytest
 
 from bench.proc import sample
+from demo.broker import BrokerProcess
 from drivers.em4100 import Em4100Frame
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
-from gateway.demo.broker import BrokerProcess
 from gateway.rules.content import BOUNDS, MAX_FILE_BYTES
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.inbound_rig import (
     RELAY,
     TRUST_CLOCK,

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.display import DisplaySim
 from firmware_sim.epc import customer_epc
 from firmware_sim.pty import SimPort
 from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.demo.broker import BrokerProcess, free_port
 from tests.integration.inbound_rig import base_of, publish_retained, rejected, status_where
 from tests.integration.test_faults import Daemon
 from tests.waiting import until

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from gateway.outbox import Outbox
 from gateway.rules.content import ContentStore
-from gateway.status import StatusBoard
-from gateway.uplink import Uplink
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 from tests.integration.inbound_rig import (
     base_of,
     gateway_config,

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from harness import HeldClock, config_text, wait_for
 
+from demo.broker import BrokerProcess
 from drivers.compiled import places
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,8 +123,8 @@ def test_the_compiled_build_passes_the_kernel_and_twin_suites(built: Path) -> No
 ERRORS = """
 import math, sys
 from drivers.compiled import describe
-from gateway.kernels.smoothing import mean_gap
-from gateway.kernels.zones import decayed
+from gateway.stages.kernels.smoothing import mean_gap
+from gateway.stages.kernels.zones import decayed
 print(describe().split()[0], mean_gap(1.0, 1.0, 0.0, 1.0), decayed(1.0, 0.0, 0.0))
 """
 
@@ -140,7 +140,7 @@ def test_compiled_kernels_keep_numpys_error_model_as_under_the_jit(built: Path) 
 def test_jit_forced_where_memory_may_not_be_written_and_executed_is_refused(
     refused: Callable[[list[str]], list[str]],
 ) -> None:
-    argv = refused([sys.executable, "-c", "import gateway.kernels.presence"])
+    argv = refused([sys.executable, "-c", "import gateway.stages.kernels.presence_kernel"])
     done = subprocess.run(
         argv, env=env_for(SILENTGATE_KERNELS="jit"), cwd=ROOT, capture_output=True, text=True,
         check=False,
@@ -257,7 +257,8 @@ async def test_without_a_build_the_refused_daemon_runs_its_kernels_as_python(
 
 
 DESCRIBE = (
-    "import gateway.kernels.presence\nfrom drivers.compiled import describe\nprint(describe())"
+    "import gateway.stages.kernels.presence_kernel\n"
+    "from drivers.compiled import describe\nprint(describe())"
 )
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from harness import HeldClock, config_text
 
+from demo.broker import BrokerProcess
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -17,9 +17,9 @@ from harness import (  # the same pty reader and daemon harness
     wait_for,
 )
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess, free_port
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -20,6 +20,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.display import DisplaySim
 from firmware_sim.epc import customer_epc
 from firmware_sim.pty import SimPort
@@ -27,8 +28,7 @@ from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
 from gateway.config.root import Config
-from gateway.demo.broker import BrokerProcess, free_port
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [
     pytest.mark.broker,

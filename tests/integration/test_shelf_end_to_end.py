@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from harness import HeldClock, start_daemon, stop_daemon, wait_for
 
+from demo.broker import BrokerProcess
 from drivers.modbus_scale import generic_channel
 from firmware_sim.epc import Sgtin
 from firmware_sim.modbus_scale import Channel, ModbusScaleSim
@@ -26,8 +27,7 @@ from firmware_sim.scenario import Scenario, Subject, Visit
 from firmware_sim.shelf import Shelf, ShelfAction, item_grams, play, shelf_actions, stock
 from firmware_sim.thingmagic import ThingMagicSim
 from firmware_sim.traffic import Antenna, TrafficModel
-from gateway.demo.broker import BrokerProcess
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

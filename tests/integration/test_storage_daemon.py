@@ -28,7 +28,7 @@ from smalldisk import SmallDisk, unshare_works
 from firmware_sim.pty import SimPort
 from firmware_sim.relay import RelayBoardSim
 from gateway.outbox import SEQ_BLOCK
-from gateway.send import prepare, send_command
+from gateway.tools.send import prepare, send_command
 from tests.integration.test_faults import (
     BASE,
     Collector,

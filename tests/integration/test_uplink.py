@@ -15,14 +15,14 @@ import aiomqtt
 import pytest
 from tls import TlsMosquitto, make_pki
 
+from demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
 from gateway.config import Config, parse_config
-from gateway.demo.broker import BrokerProcess, environment_broker_kind, find_mosquitto
-from gateway.events import DeviceStatus
-from gateway.ids import new_event_id
+from gateway.events.ids import new_event_id
+from gateway.events.model import DeviceStatus
 from gateway.outbox import Outbox
-from gateway.status import StatusBoard
-from gateway.tail import subscribe
-from gateway.uplink import Uplink
+from gateway.tools.tail import subscribe
+from gateway.uplink.session import Uplink
+from gateway.uplink.status import StatusBoard
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from harness import HeldClock, config_text, start_daemon, stop_daemon
 
+from demo.broker import BrokerProcess, free_port
 from firmware_sim.pty import SimPort
-from gateway.demo.broker import BrokerProcess, free_port
-from gateway.tail import subscribe
+from gateway.tools.tail import subscribe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from gateway.demo.broker import BrokerProcess
+from demo.broker import BrokerProcess
 
 USERNAME, PASSWORD = "gw", "s3cret"
 

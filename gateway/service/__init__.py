@@ -1,0 +1,2 @@
+"""The daemon as a service: its lifecycle under systemd, supervision, logs, telemetry and
+metrics."""

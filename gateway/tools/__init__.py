@@ -1,0 +1,1 @@
+"""The command-line tools besides ``run``: tail, send, doctor and the generated reference."""
