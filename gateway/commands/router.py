@@ -2,7 +2,7 @@
 
 Handling is two steps. ``screen`` runs the checks that need neither storage nor an output,
 cheapest first, and a command that fails one is never executed: size (before parsing, so a huge
-payload costs nothing), nesting depth and number sizes (``gateway.uplink.bounded_json``), a JSON
+payload costs nothing), nesting depth and number sizes (``gateway.wire.bounded_json``), a JSON
 object, a known output, the schema of that output's kind (strict types, showable text), a clock
 that can judge ``expires_at``, an ``expires_at`` neither past nor beyond the ledger's memory, a
 ``command_id`` not among the ``RECENT_IDS`` the ledger outcome of which is also kept in memory,
@@ -13,7 +13,7 @@ waited (remembered as refused), executes, and settles the outcome. Every message
 one result, echoing the ``command_id`` whenever one can be read.
 
 Refusals are counted by ``code`` and logged once a minute per code at most
-(``gateway.service.ratelog``, decided before a log record is built), so a flood of bad commands can
+(``gateway.runtime.ratelog``, decided before a log record is built), so a flood of bad commands can
 flood neither the journal nor the event loop; what a sender wrote (an output id, a reason quoting
 it) is shortened before it is logged or echoed.
 """
@@ -43,8 +43,8 @@ from gateway.commands.models import COMMAND_ID_PATTERN, MAX_PAYLOAD_BYTES, SCHEM
 from gateway.commands.result import CommandResult
 from gateway.errors import GatewayError, InputError
 from gateway.outbox import Outbox
-from gateway.service.ratelog import Throttle
-from gateway.uplink import bounded_json
+from gateway.runtime.ratelog import Throttle
+from gateway.wire import bounded_json
 
 log = logging.getLogger(__name__)
 _refusals = Throttle(log, logging.INFO)

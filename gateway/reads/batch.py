@@ -2,7 +2,7 @@
 
 Card readers hand over one read at a time (``ReadCollector.add``), a UHF reader everything one
 port read decoded at once (written into the collector's columns by a kernel,
-``gateway.stages.kernels.intern``); the pipeline drains the collector into a
+``gateway.reads.intern``); the pipeline drains the collector into a
 ``ReadBatch`` and feeds whole batches to the stages, because a numba kernel pays a few
 microseconds per call and almost nothing per read. Raw identifiers (EPCs, card numbers) are
 interned to small integers once, here, so that no stage ever touches a string on the hot path.

@@ -36,10 +36,10 @@ from gateway.commands.models import COMMAND_ID_PATTERN
 from gateway.commands.router import shown
 from gateway.errors import GatewayError, InputError
 from gateway.events.model import format_ts
-from gateway.service.logs import LIFECYCLE
-from gateway.service.ratelog import Throttle
-from gateway.uplink import bounded_json
-from gateway.uplink.topics import PUBLISH_TIMEOUT_S
+from gateway.runtime.logs import LIFECYCLE
+from gateway.runtime.ratelog import Throttle
+from gateway.wire import bounded_json
+from gateway.wire.topics import PUBLISH_TIMEOUT_S
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.requests")
