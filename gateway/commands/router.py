@@ -41,7 +41,7 @@ from gateway.commands.executor import (
 from gateway.commands.ledger import OK, RUNNING, CommandLedger
 from gateway.commands.models import COMMAND_ID_PATTERN, MAX_PAYLOAD_BYTES, SCHEMAS, AnyCommand
 from gateway.commands.result import CommandResult
-from gateway.errors import GatewayError, InputError
+from gateway.errors import GatewayError, InputError, Refused
 from gateway.outbox import Outbox
 from gateway.runtime.ratelog import Throttle
 from gateway.wire import bounded_json
@@ -55,15 +55,6 @@ MAX_DEPTH: Final = 3  # a command is a flat object; e-paper lines are one list i
 SHOWN_CHARS: Final = 64  # of a sender's text quoted in a result or a log line
 LIMITS: Final = bounded_json.Limits(MAX_PAYLOAD_BYTES, MAX_DEPTH, max_keys=16)
 _COMMAND_ID: Final = re.compile(COMMAND_ID_PATTERN)
-
-
-class Refused(GatewayError):
-    """One command refused; ``code`` names the check for counters, ``str()`` the reason."""
-
-    def __init__(self, reason: str, command_id: str | None, code: str) -> None:
-        super().__init__(reason)
-        self.command_id = command_id
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +159,7 @@ class CommandRouter:
         self.refused_by[refusal.code] += 1
         message = "command refused (%s) for %s: %s"
         _refusals(refusal.code, message, refusal.code, shown(output_id), refusal)
-        return CommandResult(output_id, refusal.command_id, False, str(refusal), now, refused=True)
+        return CommandResult(output_id, refusal.sender_id, False, str(refusal), now, refused=True)
 
     def _check(
         self, output_id: str, payload: bytes, now: float

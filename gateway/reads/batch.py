@@ -95,14 +95,7 @@ class ReadBatch:
 
     @classmethod
     def empty(cls) -> ReadBatch:
-        return cls(
-            t=np.empty(0, np.float64),
-            subject=np.empty(0, np.int32),
-            zone=np.empty(0, np.int32),
-            rssi=np.empty(0, np.float32),
-            device=np.empty(0, np.int32),
-            antenna=np.empty(0, np.int16),
-        )
+        return _columns(0)
 
     def in_time_order(self) -> ReadBatch:
         t = self.t
