@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def main(args: argparse.Namespace) -> int:
-    from gateway.service.logs import setup_logging  # noqa: PLC0415
+    from gateway.runtime.logs import setup_logging  # noqa: PLC0415
 
     setup_logging(args.log_level.upper() if "log_level" in args else "INFO")
     return _run(args) if args.central_command == "run" else _report(args)

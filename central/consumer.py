@@ -49,8 +49,8 @@ from central.records import (
 from central.settings import Settings
 from central.store import Inserted, Store
 from gateway.errors import UplinkError
-from gateway.service.ratelog import Throttle
-from gateway.service.telemetry import Histogram
+from gateway.runtime.ratelog import Throttle
+from gateway.telemetry import Histogram
 from gateway.uplink import brokerclient
 
 log = logging.getLogger("central.consumer")

@@ -1,7 +1,7 @@
 """What a message from the broker holds, checked before anything is stored.
 
 Everything here is hostile until proven otherwise: a payload is bounded in size and depth
-before it is parsed (``gateway.uplink.bounded_json``), every field the tables index is type- and
+before it is parsed (``gateway.wire.bounded_json``), every field the tables index is type- and
 length-checked, and an event must name the store and gateway of the topic it came on (a
 gateway can only publish under its own prefix, so an event claiming another's is refused
 rather than allowed to fill another gateway's ``seq`` line). A message that fails is one
@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Final, Literal, NamedTuple, TypeVar
 
 from gateway.errors import InputError
-from gateway.uplink.bounded_json import Limits, parse, parse_array
+from gateway.wire.bounded_json import Limits, parse, parse_array
 
 MAX_EVENT_BYTES: Final = 64 * 1024  # an event is well under 1 KiB
 MAX_BATCH_BYTES: Final = 4 * 1024 * 1024  # mqtt.batch of 1,000 events at 4 KiB each

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from drivers.errors import KernelError
 from gateway import __version__
 from gateway.errors import ConfigError, GatewayError
-from gateway.service.logs import LIFECYCLE
+from gateway.runtime.logs import LIFECYCLE
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -114,7 +114,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _build_kernels(args: argparse.Namespace) -> int:
-    from gateway.stages.kernels import build  # noqa: PLC0415
+    from gateway.service import build  # noqa: PLC0415
 
     done = None if args.force else build.existing(args.dir)
     if done is not None:
@@ -178,7 +178,7 @@ def _stop_while_starting(signum: int, _frame: object) -> None:
 
 
 def _run(file: Path, level: str) -> int:
-    from gateway.service.logs import setup_logging  # noqa: PLC0415
+    from gateway.runtime.logs import setup_logging  # noqa: PLC0415
 
     setup_logging(level.upper())
     # Imports and the config take seconds on a small board: a stop then is answered at once,
@@ -218,8 +218,8 @@ def _import_daemon() -> None:
 
 
 async def _serve(file: Path, config: Config) -> None:
+    from gateway.runtime.notify import Notifier  # noqa: PLC0415
     from gateway.service.lifecycle import Lifecycle  # noqa: PLC0415
-    from gateway.service.notify import Notifier  # noqa: PLC0415
 
     lifecycle = Lifecycle(file, config, Notifier())
     lifecycle.install_signal_handlers()

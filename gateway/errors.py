@@ -49,6 +49,17 @@ class InputError(GatewayError):
         self.code = code
 
 
+class Refused(GatewayError):
+    """A command or a request refused before it ran (gateway/commands/router.py,
+    gateway/uplink/requests.py): ``sender_id`` is its id where it could be read, for the result
+    or response that answers it; ``code`` names the check for counters; ``str()`` the reason."""
+
+    def __init__(self, reason: str, sender_id: str | None, code: str) -> None:
+        super().__init__(reason)
+        self.sender_id = sender_id
+        self.code = code
+
+
 class UplinkError(GatewayError):
     """The MQTT uplink failed in a way a reconnect will not fix (bad TLS files, bad credentials)."""
 

@@ -33,11 +33,11 @@ from gateway.events.factory import EventFactory
 from gateway.events.model import AnyEvent
 from gateway.outbox import Outbox
 from gateway.reads.batch import ReadBatch, ReadCollector, Subjects
-from gateway.service.telemetry import Histogram
 from gateway.stages.fusion import FusionStage, ItemMove
 from gateway.stages.presence import PresenceStage
 from gateway.stages.shelf import ShelfStage, WeightChange, WeightCollector
 from gateway.stages.transitions import Transition
+from gateway.telemetry import Histogram
 
 log = logging.getLogger(__name__)
 

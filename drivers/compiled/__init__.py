@@ -4,7 +4,7 @@ memory that may be written and executed (``wx``).
 
 It sits in ``drivers`` because the lowest layer declares kernels too (the ThingMagic stream
 scan) and may import nothing above it; the gateway's kernels use the same decorator
-(``gateway.stages.kernels.jit``), and ``gateway.stages.kernels.build`` makes the build.
+(``gateway.stages.kernels.jit``), and ``gateway.service.build`` makes the build.
 """
 
 from drivers.compiled.modes import Choice, Mode, choice, describe, kernel

@@ -31,9 +31,9 @@ from paho.mqtt.properties import Properties
 from gateway.commands.models import MAX_PAYLOAD_BYTES
 from gateway.commands.result import CommandResult, valid_topic
 from gateway.commands.router import Accepted, CommandRouter, shown
-from gateway.service.ratelog import Throttle
-from gateway.uplink.tokenbucket import TokenBucket
-from gateway.uplink.topics import PUBLISH_TIMEOUT_S
+from gateway.runtime.ratelog import Throttle
+from gateway.wire.tokenbucket import TokenBucket
+from gateway.wire.topics import PUBLISH_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 _unanswered = Throttle(log, logging.WARNING)

@@ -2,7 +2,7 @@
 
 Handling is two steps. ``screen`` runs the checks that need neither storage nor an output,
 cheapest first, and a command that fails one is never executed: size (before parsing, so a huge
-payload costs nothing), nesting depth and number sizes (``gateway.uplink.bounded_json``), a JSON
+payload costs nothing), nesting depth and number sizes (``gateway.wire.bounded_json``), a JSON
 object, a known output, the schema of that output's kind (strict types, showable text), a clock
 that can judge ``expires_at``, an ``expires_at`` neither past nor beyond the ledger's memory, a
 ``command_id`` not among the ``RECENT_IDS`` the ledger outcome of which is also kept in memory,
@@ -13,7 +13,7 @@ waited (remembered as refused), executes, and settles the outcome. Every message
 one result, echoing the ``command_id`` whenever one can be read.
 
 Refusals are counted by ``code`` and logged once a minute per code at most
-(``gateway.service.ratelog``, decided before a log record is built), so a flood of bad commands can
+(``gateway.runtime.ratelog``, decided before a log record is built), so a flood of bad commands can
 flood neither the journal nor the event loop; what a sender wrote (an output id, a reason quoting
 it) is shortened before it is logged or echoed.
 """
@@ -41,10 +41,10 @@ from gateway.commands.executor import (
 from gateway.commands.ledger import OK, RUNNING, CommandLedger
 from gateway.commands.models import COMMAND_ID_PATTERN, MAX_PAYLOAD_BYTES, SCHEMAS, AnyCommand
 from gateway.commands.result import CommandResult
-from gateway.errors import GatewayError, InputError
+from gateway.errors import GatewayError, InputError, Refused
 from gateway.outbox import Outbox
-from gateway.service.ratelog import Throttle
-from gateway.uplink import bounded_json
+from gateway.runtime.ratelog import Throttle
+from gateway.wire import bounded_json
 
 log = logging.getLogger(__name__)
 _refusals = Throttle(log, logging.INFO)
@@ -55,15 +55,6 @@ MAX_DEPTH: Final = 3  # a command is a flat object; e-paper lines are one list i
 SHOWN_CHARS: Final = 64  # of a sender's text quoted in a result or a log line
 LIMITS: Final = bounded_json.Limits(MAX_PAYLOAD_BYTES, MAX_DEPTH, max_keys=16)
 _COMMAND_ID: Final = re.compile(COMMAND_ID_PATTERN)
-
-
-class Refused(GatewayError):
-    """One command refused; ``code`` names the check for counters, ``str()`` the reason."""
-
-    def __init__(self, reason: str, command_id: str | None, code: str) -> None:
-        super().__init__(reason)
-        self.command_id = command_id
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +159,7 @@ class CommandRouter:
         self.refused_by[refusal.code] += 1
         message = "command refused (%s) for %s: %s"
         _refusals(refusal.code, message, refusal.code, shown(output_id), refusal)
-        return CommandResult(output_id, refusal.command_id, False, str(refusal), now, refused=True)
+        return CommandResult(output_id, refusal.sender_id, False, str(refusal), now, refused=True)
 
     def _check(
         self, output_id: str, payload: bytes, now: float

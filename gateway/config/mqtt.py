@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from gateway.config.base import FilePath, Model
 from gateway.errors import UplinkError
-from gateway.uplink.topics import EventTopics
+from gateway.wire.topics import EventTopics
 
 
 class MqttConfig(Model):

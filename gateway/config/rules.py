@@ -25,8 +25,8 @@ from gateway.config.outputs import (
     SerialDisplayOutput,
 )
 from gateway.config.sections import ZoneConfig
+from gateway.config.templates import Template, TemplateError
 from gateway.events.model import EVENT_TYPES
-from gateway.rules.templates import Template, TemplateError
 
 GTIN_LENGTHS: Final = (8, 12, 13, 14)
 BETWEEN_PATTERN: Final = r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$"
@@ -105,7 +105,7 @@ class ConditionsConfig(Model):
 class ActionConfig(Model):
     output: DeviceId
     do: Literal["show", "clear", "switch", "blink"]
-    text: str | None = None  # a template (gateway/rules/templates.py)
+    text: str | None = None  # a template (gateway/config/templates.py)
     line: Annotated[int, Field(ge=1, le=8)] = 1  # serial displays
     tag: Name | None = None  # openepaperlink: a name from the output's tags
     channel: Annotated[int, Field(ge=1, le=16)] = 1  # relays

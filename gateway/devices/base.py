@@ -5,7 +5,7 @@ this antenna at this strength" and the context stamps the time, maps the antenna
 decides whether the id is a customer or an item, interns it and wakes the pipeline. A UHF
 session hands over everything one port read decoded in one call (``emit_reads``; a streaming
 ThingMagic port its raw bytes, ``emit_stream``, which frames them in the same kernel call): one
-kernel call (``gateway.stages.kernels.intern.ingest``) looks each EPC up in the reader's table
+kernel call (``gateway.reads.intern.ingest``) looks each EPC up in the reader's table
 by its bytes, maps its antenna to a zone, times it and writes it into the pipeline's read
 columns; Python runs only for an EPC seen for the first time (interned, and added to the table),
 so a tag read a thousand times costs one hex conversion. Streaming sessions read their ports on
@@ -28,8 +28,8 @@ from gateway.devices.tick import Tick
 from gateway.health import Health, StateListener
 from gateway.reads.batch import ReadCollector, SubjectKind, Subjects
 from gateway.reads.epc_table import EpcTable
-from gateway.stages.kernels.intern import ingest
-from gateway.stages.kernels.stream import scan_ingest
+from gateway.reads.intern import ingest
+from gateway.reads.stream import scan_ingest
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class DeviceContext(Health):
     ) -> tuple[int, int, int]:
         """A ThingMagic port read whole: framed by the stream scan into ``scanner``'s columns
         (its counters added to ``counters``) and its tag reads taken as ``emit_reads`` takes
-        them, in one kernel call (``gateway.stages.kernels.stream``). Returns the scan's (bytes
+        them, in one kernel call (``gateway.reads.stream``). Returns the scan's (bytes
         consumed, tag reads, other frames: ``Scanner.others``)."""
         cols = scanner.columns(len(buf))
         most = capacity_for(len(buf))

@@ -117,16 +117,6 @@ class ActionExecuted(EventBase):
     attempts: int = 1
 
 
-Event = Annotated[
-    PresenceEnter
-    | PresenceDwell
-    | PresenceExit
-    | ItemMoved
-    | ShelfWeight
-    | DeviceStatus
-    | ActionExecuted,
-    Field(discriminator="type"),
-]
 AnyEvent = (
     PresenceEnter
     | PresenceDwell
@@ -136,6 +126,7 @@ AnyEvent = (
     | DeviceStatus
     | ActionExecuted
 )
+Event = Annotated[AnyEvent, Field(discriminator="type")]
 EVENT_TYPES: Final = (
     "presence.enter",
     "presence.dwell",

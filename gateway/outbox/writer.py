@@ -37,7 +37,7 @@ from gateway.outbox.health import StorageHealth, StorageState
 from gateway.outbox.opening import Opened, Settings, open_database
 from gateway.outbox.ranges import SeqRanges
 from gateway.outbox.schema import Transaction, is_full, is_transient, used_bytes
-from gateway.service.supervise import Backoff
+from gateway.runtime.supervise import Backoff
 
 log = logging.getLogger(__name__)
 

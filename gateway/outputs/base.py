@@ -113,7 +113,7 @@ class Output(Protocol):
 
 class OutputSession(Health, ABC, Generic[C, A]):
     """One output: ``execute`` from any task, ``run`` under
-    ``gateway.service.supervise.supervised``."""
+    ``gateway.runtime.supervise.supervised``."""
 
     def __init__(
         self, output_id: str, on_state: StateListener, *, deadline_s: float = ACTION_DEADLINE_S

@@ -23,7 +23,7 @@ from gateway.outputs.base import Output
 from gateway.outputs.openepaperlink import LabelSession
 from gateway.outputs.relay import RelaySession
 from gateway.outputs.serial_display import DisplaySession
-from gateway.service.supervise import supervised
+from gateway.runtime.supervise import supervised
 
 
 def make_output(config: OutputConfig, on_state: StateListener) -> Output:

@@ -2,7 +2,7 @@
 
 Card readers hand over one read at a time (``ReadCollector.add``), a UHF reader everything one
 port read decoded at once (written into the collector's columns by a kernel,
-``gateway.stages.kernels.intern``); the pipeline drains the collector into a
+``gateway.reads.intern``); the pipeline drains the collector into a
 ``ReadBatch`` and feeds whole batches to the stages, because a numba kernel pays a few
 microseconds per call and almost nothing per read. Raw identifiers (EPCs, card numbers) are
 interned to small integers once, here, so that no stage ever touches a string on the hot path.
@@ -95,14 +95,7 @@ class ReadBatch:
 
     @classmethod
     def empty(cls) -> ReadBatch:
-        return cls(
-            t=np.empty(0, np.float64),
-            subject=np.empty(0, np.int32),
-            zone=np.empty(0, np.int32),
-            rssi=np.empty(0, np.float32),
-            device=np.empty(0, np.int32),
-            antenna=np.empty(0, np.int16),
-        )
+        return _columns(0)
 
     def in_time_order(self) -> ReadBatch:
         t = self.t

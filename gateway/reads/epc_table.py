@@ -1,5 +1,5 @@
 """One reader's table of EPC bytes -> subject id, in the numpy arrays that ``ingest`` searches
-(``gateway.stages.kernels.intern``: an open-addressing hash table over a byte heap).
+(``gateway.reads.intern``: an open-addressing hash table over a byte heap).
 
 Python touches it only for what is new: an EPC the kernel did not find is interned by the
 caller and added here (``insert``); ids the presence stage releases leave by a rebuild
@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.stages.kernels import intern
+from gateway.reads import intern
 
 INITIAL_SLOTS: Final = 64
 HEAP_PER_SLOT: Final = 16  # bytes of EPC per slot to start with (a 96-bit EPC is 12)

@@ -6,7 +6,7 @@ Three retained MQTT topics feed it (``P`` is the gateway's topic base)::
     P/content/gtin/{gtin}        {"name": "Gouda 400 g", "price": "3.99"}
     P/content/offer/{pseudonym}  {"text": "-20% on cheese today"}
 
-Each payload is one flat JSON object (``gateway.uplink.bounded_json``: at most
+Each payload is one flat JSON object (``gateway.wire.bounded_json``: at most
 ``MAX_PAYLOAD_BYTES``, no nesting, integers of at most 15 digits, finite floats) of at most
 ``MAX_KEYS`` short strings and numbers, with an optional ``expires_at`` (ISO 8601 with a zone) after
 which it is ignored. An empty payload, the way a retained message is deleted, removes the entry. A
@@ -43,10 +43,10 @@ from typing import Final, Literal, NamedTuple
 
 import aiomqtt
 
+from gateway.config.templates import Value, valid_key
 from gateway.errors import InputError
-from gateway.rules.templates import Value, valid_key
-from gateway.service.ratelog import Throttle
-from gateway.uplink import bounded_json
+from gateway.runtime.ratelog import Throttle
+from gateway.wire import bounded_json
 
 log = logging.getLogger(__name__)
 _refusals = Throttle(log, logging.WARNING)

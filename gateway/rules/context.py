@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Protocol
 
+from gateway.config.templates import Value
 from gateway.events.model import AnyEvent, ItemMoved, PresenceDwell, PresenceExit, ShelfWeight
-from gateway.rules.templates import Value
 
 
 class ContentLookup(Protocol):

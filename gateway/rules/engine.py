@@ -36,9 +36,9 @@ from gateway.config.rules import (
     RuleConfig,
     TriggerConfig,
 )
+from gateway.config.templates import Template
 from gateway.events.model import AnyEvent, PresenceDwell, PresenceExit, ShelfWeight
 from gateway.rules.context import ContentLookup, EventContext
-from gateway.rules.templates import Template
 
 
 @dataclass(frozen=True, slots=True)

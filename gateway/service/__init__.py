@@ -1,2 +1,2 @@
-"""The daemon as a service: its lifecycle under systemd, supervision, logs, telemetry and
-metrics."""
+"""The daemon as a service: its assembly and lifecycle under systemd, the kernels' build and
+warm-up, and the metrics endpoint."""

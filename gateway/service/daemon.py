@@ -39,13 +39,13 @@ from gateway.outputs import Outputs
 from gateway.pipeline import IDLE_WAKE_S, Pipeline
 from gateway.reads.batch import Subjects
 from gateway.rules.runtime import LocalRules
-from gateway.service.logs import LIFECYCLE
+from gateway.runtime.logs import LIFECYCLE
+from gateway.runtime.notify import Notifier
+from gateway.runtime.supervise import supervised
 from gateway.service.metrics import GatewayCollector, MetricsServer, snapshot
-from gateway.service.notify import Notifier
-from gateway.service.supervise import supervised
+from gateway.service.warmup import warm_up_or_stop
 from gateway.stages.fusion import FusionStage
 from gateway.stages.kernels.jit import prune_stale as prune_stale_kernels
-from gateway.stages.kernels.warmup import warm_up_or_stop
 from gateway.stages.presence import PresenceStage, ZoneParams
 from gateway.stages.shelf import ScaleSpec, SettleParams, ShelfStage
 from gateway.uplink.info import gateway_info

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from gateway.config import Config, read_config
 from gateway.errors import ConfigError
-from gateway.service.logs import LIFECYCLE
-from gateway.service.notify import Notifier
+from gateway.runtime.logs import LIFECYCLE
+from gateway.runtime.notify import Notifier
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.lifecycle")

@@ -24,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from gateway.service.telemetry import Histogram, Telemetry
+from gateway.telemetry import Histogram, Telemetry
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.metrics")

@@ -187,8 +187,8 @@ BUILD_FIX: Final = (
 def check_kernels(budget_s: float = 1.0) -> Finding:
     """How the kernels run and the reads per second they then sustain here."""
     from drivers.compiled import Mode, choice, describe  # noqa: PLC0415
+    from gateway.service.warmup import warm_up_kernels  # noqa: PLC0415
     from gateway.stages.kernels.capacity import measure  # noqa: PLC0415
-    from gateway.stages.kernels.warmup import warm_up_kernels  # noqa: PLC0415
 
     warm_up_kernels()  # a JIT compiles now, not inside the measurement
     rate = measure(budget_s).reads_per_s

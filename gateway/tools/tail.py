@@ -22,7 +22,7 @@ from gateway.config.mqtt import MqttConfig
 from gateway.errors import ConfigError, UplinkError
 from gateway.uplink.brokerclient import add_arguments as add_broker_arguments
 from gateway.uplink.brokerclient import connected, tool_config
-from gateway.uplink.topics import filter_problem
+from gateway.wire.topics import filter_problem
 
 DEFAULT_PREFIX: Final = "silentcommerce/v1"
 Printer = Callable[[str, dict[str, Any]], None]

@@ -48,7 +48,7 @@ from gateway.rules.content import MAX_PAYLOAD_BYTES as MAX_CONTENT_BYTES
 from gateway.rules.content import ContentSubscription
 from gateway.uplink.requests import MAX_PAYLOAD_BYTES as MAX_REQUEST_BYTES
 from gateway.uplink.requests import RequestChannel
-from gateway.uplink.tokenbucket import TokenBucket
+from gateway.wire.tokenbucket import TokenBucket
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.inbound")

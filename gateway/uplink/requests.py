@@ -34,12 +34,12 @@ from gateway.commands.clocksync import clock_synchronised
 from gateway.commands.ledger import OK, CommandLedger
 from gateway.commands.models import COMMAND_ID_PATTERN
 from gateway.commands.router import shown
-from gateway.errors import GatewayError, InputError
+from gateway.errors import GatewayError, InputError, Refused
 from gateway.events.model import format_ts
-from gateway.service.logs import LIFECYCLE
-from gateway.service.ratelog import Throttle
-from gateway.uplink import bounded_json
-from gateway.uplink.topics import PUBLISH_TIMEOUT_S
+from gateway.runtime.logs import LIFECYCLE
+from gateway.runtime.ratelog import Throttle
+from gateway.wire import bounded_json
+from gateway.wire.topics import PUBLISH_TIMEOUT_S
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.requests")
@@ -119,13 +119,6 @@ class Response:
         if self.data is not None:
             body["data"] = self.data
         return json.dumps(body, separators=(",", ":"))
-
-
-class Refused(GatewayError):
-    def __init__(self, reason: str, request_id: str | None, code: str) -> None:
-        super().__init__(reason)
-        self.request_id = request_id
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +311,7 @@ class RequestChannel:
     def _refusal(self, name: str, refusal: Refused, now: float) -> Response:
         self.refused_by[refusal.code] += 1
         _refusals(refusal.code, "request refused (%s) for %s: %s", refusal.code, name, refusal)
-        return Response(name, refusal.request_id, False, str(refusal), now)
+        return Response(name, refusal.sender_id, False, str(refusal), now)
 
     def _answer(self, response: Response) -> None:
         if len(self._responses) >= RESPONSES_MAX:

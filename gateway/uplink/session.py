@@ -45,14 +45,14 @@ from gateway.commands.router import CommandRouter
 from gateway.config import Config
 from gateway.outbox import Outbox, Row
 from gateway.rules.content import ContentStore, ContentSubscription
-from gateway.service.logs import LIFECYCLE
-from gateway.service.supervise import Backoff
-from gateway.service.telemetry import Histogram
+from gateway.runtime.logs import LIFECYCLE
+from gateway.runtime.supervise import Backoff
+from gateway.telemetry import Histogram
 from gateway.uplink import brokerclient
 from gateway.uplink.inbound import Acks, Inbound
 from gateway.uplink.requests import RequestChannel
 from gateway.uplink.status import REFRESH_S, StatusBoard
-from gateway.uplink.topics import PUBLISH_TIMEOUT_S, event_topic
+from gateway.wire.topics import PUBLISH_TIMEOUT_S, event_topic
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.uplink")

@@ -24,7 +24,7 @@ from aiohttp import web
 from gateway.config.sections import WebConfig
 from gateway.errors import GatewayError
 from gateway.events.privacy import read_secret
-from gateway.service.telemetry import Observed
+from gateway.telemetry import Observed
 from gateway.web.sse import INTERVAL_S, Watchers
 from gateway.web.view import WINDOW_S, DaemonView
 

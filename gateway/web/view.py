@@ -1,6 +1,6 @@
 """What the live page shows, read from the daemon through a read-only surface.
 
-``DaemonView`` is the page's only way into the daemon (``gateway.service.telemetry.Observed``, which
+``DaemonView`` is the page's only way into the daemon (``gateway.telemetry.Observed``, which
 names everything it reads) and it only reads: device states from the
 status board, reads per antenna from the device contexts' counters, who is in which zone from
 the presence stage, the outbox's backlog, delivered events from the uplink's counter. Rates are
@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from gateway.events.model import ActionExecuted, AnyEvent, DeviceStatus, Subject, format_ts
 from gateway.reads.batch import SubjectKind
-from gateway.service.telemetry import Observed
+from gateway.telemetry import Observed
 from gateway.web.ring import ReadRing, Window
 
 WINDOW_S: Final = 60.0  # the RSSI histograms' and the tuning view's span

@@ -19,7 +19,7 @@ from gateway.health import DeviceState
 from gateway.outbox import Outbox
 from gateway.pipeline import DEFER_MAX_S, Pipeline
 from gateway.reads.batch import SubjectKind, Subjects
-from gateway.stages.kernels.warmup import warm_up_kernels
+from gateway.service.warmup import warm_up_kernels
 from gateway.stages.presence import EngineParams, PresenceStage, ZoneParams
 from tests import waiting
 

@@ -1,7 +1,7 @@
 """The decorator the gateway's kernels are declared with, and the pruning of old builds.
 
 ``kernel`` is ``drivers.compiled.kernel``: one decorator for every kernel in the project (the
-ThingMagic stream scan in ``drivers`` too), so that one build (``gateway.stages.kernels.build``)
+ThingMagic stream scan in ``drivers`` too), so that one build (``gateway.service.build``)
 compiles them all ahead of time and one choice per process decides how they run: compiled,
 numba's JIT, or plain Python. mypy sees the functions as declared.
 """

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.config.rules import RuleConfig
+from gateway.config.templates import Value
 from gateway.events.model import (
     AnyEvent,
     DeviceStatus,
@@ -25,7 +26,6 @@ from gateway.events.model import (
     format_ts,
 )
 from gateway.rules.engine import Planned, RuleEngine
-from gateway.rules.templates import Value
 
 # Monday 2026-11-23 10:00 UTC; the engine is given UTC as the shop's zone.
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()

@@ -15,11 +15,11 @@ from gateway.commands import AnyCommand, DisplayShow, RelaySwitch
 from gateway.commands.ledger import CommandLedger
 from gateway.commands.models import OutputKind
 from gateway.commands.router import CommandRouter
+from gateway.config.templates import Template
 from gateway.outbox import Outbox
 from gateway.rules.content import ContentStore
-from gateway.rules.templates import Template
-from gateway.service.ratelog import Throttle
-from gateway.uplink.tokenbucket import TokenBucket
+from gateway.runtime.ratelog import Throttle
+from gateway.wire.tokenbucket import TokenBucket
 
 NOW = 1_795_000_000.0  # 2026-11-18
 NESTED = b"[" * 1000 + b"]" * 1000

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.service.notify import Notifier
+from gateway.runtime.notify import Notifier
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""EPC interning in the ingest kernel (gateway.stages.kernels.intern, the reader's EpcTable and the
+"""EPC interning in the ingest kernel (gateway.reads.intern, the reader's EpcTable and the
 context's handling of new EPCs) against its plain-Python twin, on Hypothesis-drawn port reads,
 releases and table growth. Runs compiled normally and as Python under NUMBA_DISABLE_JIT=1."""
 
@@ -22,7 +22,7 @@ from drivers.thingmagic.records import TagRead, parse_stream_message
 from gateway.clock import ManualClock
 from gateway.devices.base import DeviceContext
 from gateway.reads.batch import ReadCollector, SubjectKind, Subjects
-from gateway.stages.kernels.intern_twin import IngestTwin, Row
+from gateway.reads.intern_twin import IngestTwin, Row
 
 pytestmark = pytest.mark.kernels
 

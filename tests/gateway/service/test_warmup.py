@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.service.notify import Notifier
-from gateway.stages.kernels.warmup import warm_up_or_stop
+from gateway.runtime.notify import Notifier
+from gateway.service.warmup import warm_up_or_stop
 
 pytestmark = [pytest.mark.kernels, pytest.mark.timeout(30)]
 

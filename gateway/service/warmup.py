@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from gateway.service.notify import Notifier
+from gateway.runtime.notify import Notifier
 
 # Named, not __name__: the journal shows this name on every line, wherever the module lives.
 log = logging.getLogger("gateway.kernels.warmup")

@@ -1,7 +1,7 @@
-"""Plain-Python twin of ``gateway.stages.kernels.intern.ingest``: the same rows, from a dict
+"""Plain-Python twin of ``gateway.reads.intern.ingest``: the same rows, from a dict
 keyed by the EPC's bytes, as one would write it without numba. The tests hold the kernel, its
 table and the context's handling of new EPCs to it
-(``tests/gateway/stages/kernels/test_intern.py``)."""
+(``tests/gateway/reads/test_intern.py``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A streaming ThingMagic port's bytes to the pipeline's read columns in one kernel call.
 
 At a tick, each streaming port's bytes go through the batched scan (``drivers.thingmagic.batch``:
-frames found, tag reads as columns) and then ``ingest`` (``gateway.stages.kernels.intern``: EPC ->
+frames found, tag reads as columns) and then ``ingest`` (``gateway.reads.intern``: EPC ->
 subject, antenna -> zone, arrival time, a row per read). As two calls from Python, that is two
 checks of every argument, two unboxings of a score of arrays, and the scan's columns sliced
 into an object in between: together about as much as the work itself, paid per port and tick.
@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from drivers.compiled import kernel
 from drivers.thingmagic.batch import scan_kernel
-from gateway.stages.kernels.intern import F32, F64, I16, I32, I64, U8, ingest
-from gateway.stages.kernels.jit import kernel
+from gateway.reads.intern import F32, F64, I16, I32, I64, U8, ingest
 
 
 @kernel

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import InputError
-from gateway.uplink.bounded_json import Limits, parse, parse_array, too_deep
+from gateway.wire.bounded_json import Limits, parse, parse_array, too_deep
 
 LIMITS = Limits(max_bytes=4096, max_depth=4, max_keys=8)
 scalars = (

@@ -106,7 +106,7 @@ def learn_signatures(say: Say) -> dict[str, list[Any]]:
     """Each declared kernel's numba signatures after a warm-up under a fresh JIT."""
     modes.use(Mode.JIT, cache=False)
     import gateway.service.daemon  # noqa: F401, PLC0415  (declares every kernel the daemon has)
-    from gateway.stages.kernels.warmup import warm_up_kernels  # noqa: PLC0415
+    from gateway.service.warmup import warm_up_kernels  # noqa: PLC0415
 
     say(f"compiling {len(modes.REGISTRY)} kernels with numba's JIT to learn their types")
     warm_up_kernels()
@@ -115,7 +115,7 @@ def learn_signatures(say: Say) -> dict[str, list[Any]]:
     if missing:
         raise KernelBuildError(
             "never compiled by warm_up_kernels, so their types are unknown: "
-            + ", ".join(missing) + " (call them from gateway/stages/kernels/warmup.py)"
+            + ", ".join(missing) + " (call them from gateway/service/warmup.py)"
         )  # fmt: skip
     return found
 
@@ -220,7 +220,7 @@ def _publish(staging: Path, final: Path) -> None:
 VERIFY: Final = """
 import sys
 from drivers.compiled import Mode, choice
-from gateway.stages.kernels.warmup import warm_up_kernels
+from gateway.service.warmup import warm_up_kernels
 warm_up_kernels()
 assert choice().mode is Mode.COMPILED, choice()
 assert "numba" not in sys.modules, "numba was imported"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.service.logs import LIFECYCLE, RepeatFilter
+from gateway.runtime.logs import LIFECYCLE, RepeatFilter
 
 
 def record(msg: str, *args: object, name: str = "gateway.devices.door") -> logging.LogRecord:

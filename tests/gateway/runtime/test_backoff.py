@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.service.supervise import Backoff
+from gateway.runtime.supervise import Backoff
 
 
 def test_each_wait_lies_in_the_upper_half_of_a_doubling_capped_ceiling() -> None:

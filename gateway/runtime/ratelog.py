@@ -1,6 +1,6 @@
 """Log lines about input a sender controls, at most one per kind a window.
 
-The journal's ``RepeatFilter`` (``gateway.service.logs``) already folds repeats, but only after a
+The journal's ``RepeatFilter`` (``gateway.runtime.logs``) already folds repeats, but only after a
 ``LogRecord`` was built, which costs more than refusing a bad command does: under a flood of
 thousands of messages a second the logging would be most of the work. ``Throttle`` decides
 first, from a counter per key: the first line of a key is logged, the rest of its window is

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.config.templates import Template, TemplateError
 from gateway.events.model import PresenceDwell, Subject, format_ts
 from gateway.rules.context import EventContext
-from gateway.rules.templates import Template, TemplateError
 
 PSEUDONYM = "5f" * 32
 

@@ -11,7 +11,7 @@ collector's columns. An EPC it does not find gets subject ``-1`` and its read in
 the table by a rebuild (``rehash``), which also grows it: both are rare (a forget sweep, the
 table half full).
 
-``gateway.stages.kernels.intern_twin`` is the plain-Python twin (a dict keyed by the EPC's
+``gateway.reads.intern_twin`` is the plain-Python twin (a dict keyed by the EPC's
 bytes) the tests hold these to.
 """
 
@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.stages.kernels.jit import kernel
+from drivers.compiled import kernel
 
 U8 = NDArray[np.uint8]
 I16 = NDArray[np.int16]
