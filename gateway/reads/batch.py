@@ -176,9 +176,6 @@ class ReadCollector:
         ).in_time_order()  # fmt: skip
 
 
-_NONE: Final = ReadBatch.empty()  # what an empty drain returns (nothing reads can be written to)
-
-
 def _columns(capacity: int) -> ReadBatch:
     return ReadBatch(
         t=np.empty(capacity, np.float64),
@@ -188,3 +185,6 @@ def _columns(capacity: int) -> ReadBatch:
         device=np.empty(capacity, np.int32),
         antenna=np.empty(capacity, np.int16),
     )
+
+
+_NONE: Final = ReadBatch.empty()  # what an empty drain returns (nothing reads can be written to)

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.kernels
 
 ZONES = {1: 0, 2: 1, 4: 2, 16: 3}  # antennas 3 and 5..15 are mapped to no zone
 LOG: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parents[3] / "vectors" / "thingmagic_sparkfun_logs_all_frames.json").read_text()
+    (Path(__file__).parents[2] / "vectors" / "thingmagic_sparkfun_logs_all_frames.json").read_text()
 )
 
 
