@@ -73,9 +73,10 @@ class PresenceConfig(Model):
     # reset and its id reused, so memory follows the tags seen in this horizon, not every tag
     # ever seen. Read again later, it is a new subject with a fresh presence.enter.
     forget_after_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 3600.0
-    # Streaming readers are read, and the pipeline runs, once per tick: a read waits up to this
-    # long, against CPU (docs/benchmarks.md: 80 keeps read -> event p99 under 100 ms at a
-    # store's load; 10 keeps a shelf display's reaction near 20 ms, at several times the CPU).
+    # Streaming readers are read once per tick, and the stages run at a tick whose reads can
+    # change something: a read waits up to this long, against CPU (docs/benchmarks.md: 80
+    # keeps read -> event p99 under 100 ms at a store's load; 10 keeps a shelf display's
+    # reaction near 20 ms, at several times the CPU).
     tick_ms: Annotated[float, Field(ge=1, le=1000)] = 80.0
 
 
