@@ -134,10 +134,14 @@ async def test_a_stream_runs_the_pipeline_once_per_tick_and_silence_parks_it(
         store="s", gateway="g", zones=["entrance"], devices=["door"], subjects=subjects,
         pseudonymizer=Pseudonymizer("raw", None), clock=clock,
     )  # fmt: skip
-    # Real time: a window of at least 1.5 s, so that a loaded machine that does not run this
-    # process for a few hundred ms does not end the visit halfway (an exit and a second enter).
+    # Real time: a window of at least 3 s, so that a loaded machine that does not run this
+    # process for a few hundred ms does not end the visit halfway (an exit and a second enter),
+    # and so that the exit is not due yet when the test stops looking: the last reads may wait
+    # up to DEFER_MAX_S for a run before they are counted, then the port parks, then 0.5 s.
     stage = PresenceStage(
-        [ZoneParams("entrance", 0.5)], EngineParams(min_window_s=1.5), subjects=subjects
+        [ZoneParams("entrance", 0.5)],
+        EngineParams(min_window_s=3.0, max_window_s=3.0),
+        subjects=subjects,
     )
     pipeline = Pipeline(
         stage=stage, factory=factory, outbox=outbox, clock=clock, on_stored=lambda: None,
