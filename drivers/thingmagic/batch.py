@@ -107,19 +107,17 @@ class Scan:
         return int(self.epc_off.shape[0])
 
     def epcs(self, buf: bytes) -> list[bytes]:
-        return [
-            buf[o : o + n]
-            for o, n in zip(self.epc_off.tolist(), self.epc_len.tolist(), strict=True)
-        ]
+        return _pieces(buf, self.epc_off, self.epc_len)
 
     def others(self, buf: bytes) -> list[bytes]:
-        return [
-            buf[o : o + n]
-            for o, n in zip(self.other_off.tolist(), self.other_len.tolist(), strict=True)
-        ]
+        return _pieces(buf, self.other_off, self.other_len)
 
     def add_to(self, stats: DecoderStats) -> None:
         add_counters(self.counters, stats)
+
+
+def _pieces(buf: bytes, offsets: NDArray[np.int64], lengths: NDArray[np.int32]) -> list[bytes]:
+    return [buf[o : o + n] for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)]
 
 
 def add_counters(counters: NDArray[np.int64], stats: DecoderStats) -> None:
@@ -446,8 +444,7 @@ class Scanner:
 
     def others(self, buf: bytes, n: int) -> list[bytes]:
         """The first ``n`` other frames of the last scan of ``buf``, in order."""
-        offsets, lengths = self._cols[6][:n].tolist(), self._cols[7][:n].tolist()
-        return [buf[o : o + k] for o, k in zip(offsets, lengths, strict=True)]
+        return _pieces(buf, self._cols[6][:n], self._cols[7][:n])
 
     def scan(self, buf: bytes) -> Scan:
         cols = self.columns(len(buf))

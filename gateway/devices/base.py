@@ -26,7 +26,7 @@ from drivers.thingmagic.batch import CRC_TABLE, Scanner, capacity_for
 from gateway.clock import Clock
 from gateway.devices.tick import Tick
 from gateway.health import Health, StateListener
-from gateway.reads.batch import ReadCollector, SubjectKind, Subjects
+from gateway.reads.batch import ReadBatch, ReadCollector, SubjectKind, Subjects
 from gateway.reads.epc_table import EpcTable
 from gateway.reads.intern import ingest
 from gateway.reads.stream import scan_ingest
@@ -113,22 +113,13 @@ class DeviceContext(Health):
         if not n:
             return
         data = np.frombuffer(buf, np.uint8)
-        if self._missing.shape[0] < n:
-            self._missing = np.empty(max(n, 2 * self._missing.shape[0]), np.int64)
-        at = len(self._collector)
-        cols = self._collector.room(n)
+        at, cols = self._room(n)
         rows, lost = ingest(
             data, epc_off, epc_len, antennas, rssi, self._clock.now(), float(span_s), self.index,
             *self._epcs.arrays(), self._zone_of, self._antenna_reads, cols.t, cols.subject,
             cols.zone, cols.rssi, cols.device, cols.antenna, at, self._missing,
         )  # fmt: skip
-        if lost:
-            self._intern_new(data, epc_off, epc_len, cols.subject[at : at + rows], lost)
-        self._collector.took(rows)
-        self.unmapped_reads += n - rows
-        if rows:
-            self.reads += rows
-            self._wake()
+        self._took(data, epc_off, epc_len, cols.subject[at : at + rows], n, lost)
 
     def emit_stream(
         self, buf: bytes, scanner: Scanner, counters: NDArray[np.int64], span_s: float
@@ -138,25 +129,42 @@ class DeviceContext(Health):
         them, in one kernel call (``gateway.reads.stream``). Returns the scan's (bytes
         consumed, tag reads, other frames: ``Scanner.others``)."""
         cols = scanner.columns(len(buf))
-        most = capacity_for(len(buf))
         data = np.frombuffer(buf, np.uint8)
-        if self._missing.shape[0] < most:
-            self._missing = np.empty(max(most, 2 * self._missing.shape[0]), np.int64)
-        at = len(self._collector)
-        out = self._collector.room(most)
+        at, out = self._room(capacity_for(len(buf)))
         consumed, n, others, rows, lost = scan_ingest(
             data, CRC_TABLE, *cols, counters, self._clock.now(), float(span_s), self.index,
             *self._epcs.arrays(), self._zone_of, self._antenna_reads, out.t, out.subject,
             out.zone, out.rssi, out.device, out.antenna, at, self._missing,
         )  # fmt: skip
+        self._took(data, cols[0], cols[1], out.subject[at : at + rows], n, lost)
+        return consumed, n, others
+
+    def _room(self, reads: int) -> tuple[int, ReadBatch]:
+        """Room for ``reads`` more in the collector's columns and in ingest's scratch: the row
+        they start at, and the columns."""
+        if self._missing.shape[0] < reads:
+            self._missing = np.empty(max(reads, 2 * self._missing.shape[0]), np.int64)
+        return len(self._collector), self._collector.room(reads)
+
+    def _took(
+        self,
+        data: NDArray[np.uint8],
+        epc_off: NDArray[np.int64],
+        epc_len: NDArray[np.int32],
+        subjects: NDArray[np.int32],
+        reads: int,
+        lost: int,
+    ) -> None:
+        """After ingest wrote ``subjects`` (its rows) of ``reads`` reads: the new EPCs
+        interned, the rows handed to the collector, the rest counted as unmapped."""
         if lost:
-            self._intern_new(data, cols[0], cols[1], out.subject[at : at + rows], lost)
+            self._intern_new(data, epc_off, epc_len, subjects, lost)
+        rows = len(subjects)
         self._collector.took(rows)
-        self.unmapped_reads += n - rows
+        self.unmapped_reads += reads - rows
         if rows:
             self.reads += rows
             self._wake()
-        return consumed, n, others
 
     def _intern_new(
         self,
